@@ -1,0 +1,1 @@
+//! Backrunner custom resource types (issue 5, not yet built).

@@ -1,0 +1,3 @@
+//! Elliptics wire protocol and async client.
+
+pub mod proto;

@@ -1,0 +1,222 @@
+//! The IO descriptor `dnet_io_attr` of READ/WRITE/DEL, its flags, record flags, and
+//! `dnet_time`.
+//!
+//! ```text
+//! dnet_io_attr (208 bytes, packed)
+//!   0  parent[64]    CAS old checksum / READ reply checksum / key id
+//!  64  id[64]        key id
+//! 128  start         u64
+//! 136  num           u64   prepare: bytes to reserve; commit: final size
+//! 144  timestamp     dnet_time (tsec u64, tnsec u64)
+//! 160  user_flags    u64
+//! 168  total_size    u64   READ reply: object size
+//! 176  record_flags  u64   READ reply: DNET_RECORD_FLAGS_*
+//! 184  reserved2     u32
+//! 188  flags         u32   DNET_IO_FLAGS_*
+//! 192  offset        u64
+//! 200  size          u64
+//! ```
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BufMut;
+
+use super::codec::{Codec, DecodeError, Reader};
+use super::id::Id;
+
+/// `dnet_time`: seconds and nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct DnetTime {
+    /// Seconds.
+    pub tsec: u64,
+    /// Nanoseconds (the C client fills microseconds × 1000).
+    pub tnsec: u64,
+}
+
+impl DnetTime {
+    /// Encoded size.
+    pub const SIZE: usize = 16;
+    /// The "empty" time (both fields all ones).
+    pub const EMPTY: DnetTime = DnetTime {
+        tsec: u64::MAX,
+        tnsec: u64::MAX,
+    };
+
+    /// The current time at microsecond precision, as the C client stamps writes.
+    pub fn now() -> DnetTime {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        DnetTime {
+            tsec: d.as_secs(),
+            tnsec: u64::from(d.subsec_micros()) * 1000,
+        }
+    }
+
+    /// As a `SystemTime` (saturating on absurd values).
+    pub fn to_system_time(&self) -> SystemTime {
+        UNIX_EPOCH
+            .checked_add(Duration::new(
+                self.tsec,
+                (self.tnsec % 1_000_000_000) as u32,
+            ))
+            .unwrap_or(UNIX_EPOCH)
+    }
+}
+
+impl Codec for DnetTime {
+    fn encode(&self, out: &mut impl BufMut) {
+        out.put_u64_le(self.tsec);
+        out.put_u64_le(self.tnsec);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(DnetTime {
+            tsec: r.u64("dnet_time.tsec")?,
+            tnsec: r.u64("dnet_time.tnsec")?,
+        })
+    }
+}
+
+/// `DNET_IO_FLAGS_*` (`dnet_io_attr.flags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct IoFlags(pub u32);
+
+impl IoFlags {
+    /// Server-internal: do not send read data.
+    pub const SKIP_SENDING: IoFlags = IoFlags(0x1);
+    /// Append to the end of the record.
+    pub const APPEND: IoFlags = IoFlags(0x2);
+    /// Reserve `io.num` bytes for a new uncommitted record.
+    pub const PREPARE: IoFlags = IoFlags(0x10);
+    /// Commit the record with size `io.num` after this chunk.
+    pub const COMMIT: IoFlags = IoFlags(0x20);
+    /// Recovery: object must be removed.
+    pub const REMOVED: IoFlags = IoFlags(0x40);
+    /// Legacy, no effect.
+    pub const OVERWRITE: IoFlags = IoFlags(0x80);
+    /// Write: store no checksum; read: do not verify it.
+    pub const NOCSUM: IoFlags = IoFlags(0x100);
+    /// Write into the reserved area without prepare/commit logic.
+    pub const PLAIN_WRITE: IoFlags = IoFlags(0x200);
+    /// Use the cache layer first.
+    pub const CACHE: IoFlags = IoFlags(0x400);
+    /// Cache only.
+    pub const CACHE_ONLY: IoFlags = IoFlags(0x800);
+    /// Cache removal also removes on disk.
+    pub const CACHE_REMOVE_FROM_DISK: IoFlags = IoFlags(0x1000);
+    /// Write only if the current checksum equals `io.parent`.
+    pub const COMPARE_AND_SWAP: IoFlags = IoFlags(0x2000);
+    /// Read: put the data checksum in the reply's `parent`. Same bit as
+    /// [`IoFlags::WRITE_NO_FILE_INFO`].
+    pub const CHECKSUM: IoFlags = IoFlags(0x4000);
+    /// Write: reply with a bare ACK instead of file info.
+    pub const WRITE_NO_FILE_INFO: IoFlags = IoFlags(0x4000);
+    /// Write only if the stored timestamp is not newer than `io.timestamp`.
+    pub const CAS_TIMESTAMP: IoFlags = IoFlags(0x8000);
+    /// Client side: order groups by measured weight before READ.
+    pub const MIX_STATES: IoFlags = IoFlags(0x10000);
+
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: IoFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// `self` with the bits of `other` set.
+    pub const fn with(self, other: IoFlags) -> IoFlags {
+        IoFlags(self.0 | other.0)
+    }
+    /// `self` with the bits of `other` cleared.
+    pub const fn without(self, other: IoFlags) -> IoFlags {
+        IoFlags(self.0 & !other.0)
+    }
+}
+
+impl std::ops::BitOr for IoFlags {
+    type Output = IoFlags;
+    fn bitor(self, rhs: IoFlags) -> IoFlags {
+        self.with(rhs)
+    }
+}
+
+/// `DNET_RECORD_FLAGS_*`, the flags of a stored record.
+pub mod record_flags {
+    /// Removed, awaiting defrag.
+    pub const REMOVE: u64 = 0x1;
+    /// Stored without checksum.
+    pub const NOCSUM: u64 = 0x2;
+    /// Appended.
+    pub const APPEND: u64 = 0x10;
+    /// Data starts with an extension header (every record Elliptics writes).
+    pub const EXTHDR: u64 = 0x40;
+    /// Prepared, not committed.
+    pub const UNCOMMITTED: u64 = 0x80;
+    /// Checksummed by chunks.
+    pub const CHUNKED_CSUM: u64 = 0x100;
+}
+
+/// `dnet_io_attr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IoAttr {
+    /// CAS expected checksum, READ reply checksum, or the key id.
+    pub parent: Id,
+    /// Key id.
+    pub id: Id,
+    /// Range skip / cache lifetime.
+    pub start: u64,
+    /// Reserve size (prepare) or final size (commit).
+    pub num: u64,
+    /// Record timestamp.
+    pub timestamp: DnetTime,
+    /// Opaque per-record flags.
+    pub user_flags: u64,
+    /// READ reply: full object size.
+    pub total_size: u64,
+    /// READ reply: stored record flags.
+    pub record_flags: u64,
+    /// Reserved.
+    pub reserved2: u32,
+    /// IO flags.
+    pub flags: IoFlags,
+    /// Offset inside the object.
+    pub offset: u64,
+    /// Bytes to write / to read (0 = to end) / actually sent.
+    pub size: u64,
+}
+
+impl IoAttr {
+    /// Encoded size.
+    pub const SIZE: usize = 208;
+}
+
+impl Codec for IoAttr {
+    fn encode(&self, out: &mut impl BufMut) {
+        self.parent.encode(out);
+        self.id.encode(out);
+        out.put_u64_le(self.start);
+        out.put_u64_le(self.num);
+        self.timestamp.encode(out);
+        out.put_u64_le(self.user_flags);
+        out.put_u64_le(self.total_size);
+        out.put_u64_le(self.record_flags);
+        out.put_u32_le(self.reserved2);
+        out.put_u32_le(self.flags.0);
+        out.put_u64_le(self.offset);
+        out.put_u64_le(self.size);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(IoAttr {
+            parent: Id::decode(r)?,
+            id: Id::decode(r)?,
+            start: r.u64("io_attr.start")?,
+            num: r.u64("io_attr.num")?,
+            timestamp: DnetTime::decode(r)?,
+            user_flags: r.u64("io_attr.user_flags")?,
+            total_size: r.u64("io_attr.total_size")?,
+            record_flags: r.u64("io_attr.record_flags")?,
+            reserved2: r.u32("io_attr.reserved2")?,
+            flags: IoFlags(r.u32("io_attr.flags")?),
+            offset: r.u64("io_attr.offset")?,
+            size: r.u64("io_attr.size")?,
+        })
+    }
+}

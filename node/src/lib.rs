@@ -1,0 +1,1 @@
+//! Elliptics-compatible storage node.

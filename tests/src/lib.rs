@@ -1,0 +1,1 @@
+//! Test harness: starts real nodes on ephemeral ports.
