@@ -1,3 +1,4 @@
 //! Elliptics wire protocol and async client.
 
 pub mod proto;
+pub mod stats;
