@@ -1,4 +1,9 @@
 //! Elliptics wire protocol and async client.
 
+pub mod client;
+pub mod error;
 pub mod proto;
 pub mod stats;
+
+pub use client::{Client, ClientConfig, Session};
+pub use error::Error;

@@ -1,0 +1,272 @@
+//! Reads: the first chunk is fetched eagerly (so "not found" and friends surface before
+//! any byte is streamed), the rest lazily, one READ in flight at a time, each chunk
+//! falling back over the groups from the current position. The first READ verifies the
+//! checksum on the node; later ones add NOCSUM unless the record is chunk-checksummed
+//! (§14.2).
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use tracing::Instrument;
+
+use super::session::Session;
+use crate::error::Error;
+use crate::proto::codec::Reader;
+use crate::proto::{Codec, DnetTime, Frame, Id, IoAttr, IoFlags, record_flags};
+
+/// One READ reply.
+struct Chunk {
+    io: IoAttr,
+    data: Bytes,
+    group: u32,
+}
+
+/// The bytes of one object (or range), as a stream of chunks.
+pub struct ReadStream {
+    session: Session,
+    id: Id,
+    order: Vec<u32>,
+    first: Option<Bytes>,
+    pos: u64,
+    end: u64,
+    size: u64,
+    attr: IoAttr,
+    group: u32,
+    extra: IoFlags,
+    pending: Option<BoxFuture<'static, Result<Chunk, Error>>>,
+    done: bool,
+    span: tracing::Span,
+}
+
+impl fmt::Debug for ReadStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadStream")
+            .field("id", &self.id)
+            .field("group", &self.group)
+            .field("pos", &self.pos)
+            .field("end", &self.end)
+            .field("total_size", &self.attr.total_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadStream {
+    /// Full size of the stored object.
+    pub fn total_size(&self) -> u64 {
+        self.attr.total_size
+    }
+    /// Bytes this stream yields in total.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    /// Record timestamp (`Last-Modified`).
+    pub fn timestamp(&self) -> DnetTime {
+        self.attr.timestamp
+    }
+    /// Stored record flags.
+    pub fn record_flags(&self) -> u64 {
+        self.attr.record_flags
+    }
+    /// Stored user flags.
+    pub fn user_flags(&self) -> u64 {
+        self.attr.user_flags
+    }
+    /// The group that served the first chunk.
+    pub fn group(&self) -> u32 {
+        self.group
+    }
+    /// The io attributes of the first reply.
+    pub fn first_reply(&self) -> &IoAttr {
+        &self.attr
+    }
+}
+
+impl Session {
+    /// Reads `size` bytes (0 = to the end) of `key` from `offset`. Groups are tried in
+    /// session order until one answers the first chunk (at most the client's
+    /// `read_chunk_size` bytes); the returned stream fetches the rest on demand.
+    pub async fn read(&self, key: &[u8], offset: u64, size: u64) -> Result<ReadStream, Error> {
+        self.read_id(self.id(key), offset, size).await
+    }
+
+    /// [`Session::read`] by id.
+    pub async fn read_id(&self, id: Id, offset: u64, size: u64) -> Result<ReadStream, Error> {
+        let span = self.span("read", &id);
+        let chunk = self.client.config().read_chunk_size as u64;
+        let want = if size == 0 { chunk } else { size.min(chunk) };
+        let groups = self.opts.groups.clone();
+        let first = fetch(
+            self.clone(),
+            id,
+            groups.clone(),
+            offset,
+            want,
+            IoFlags::default(),
+            None,
+        )
+        .instrument(span.clone())
+        .await?;
+        let avail = first.io.total_size.saturating_sub(offset);
+        let size = if size == 0 { avail } else { size.min(avail) };
+        let mut data = first.data;
+        data.truncate(size.min(data.len() as u64) as usize);
+        let extra = match first.io.record_flags & record_flags::CHUNKED_CSUM {
+            0 => IoFlags::NOCSUM,
+            _ => IoFlags::default(),
+        };
+        Ok(ReadStream {
+            session: self.clone(),
+            id,
+            order: order_from(&groups, first.group),
+            pos: offset + data.len() as u64,
+            end: offset + size,
+            first: Some(data),
+            size,
+            attr: first.io,
+            group: first.group,
+            extra,
+            pending: None,
+            done: false,
+            span,
+        })
+    }
+}
+
+/// `groups` with `first` moved to the front.
+fn order_from(groups: &[u32], first: u32) -> Vec<u32> {
+    let mut v = vec![first];
+    v.extend(groups.iter().copied().filter(|g| *g != first));
+    v
+}
+
+/// READs `size` bytes at `offset`, trying `groups` in order. With `expect` = (total
+/// size, timestamp) of the first reply, a group holding another version counts as
+/// failed.
+async fn fetch(
+    session: Session,
+    id: Id,
+    groups: Vec<u32>,
+    offset: u64,
+    size: u64,
+    extra: IoFlags,
+    expect: Option<(u64, DnetTime)>,
+) -> Result<Chunk, Error> {
+    let mut errors = Vec::new();
+    for g in groups {
+        let r = session
+            .group_request(
+                &id,
+                g,
+                |backend| session.opts.read_frame(id, g, backend, offset, size, extra),
+                |f, _| parse_read(f),
+            )
+            .await;
+        let (io, data) = match r.result {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(group = g, offset, error = %e, "read failed, trying the next group");
+                errors.push((g, e));
+                continue;
+            }
+        };
+        if let Some((total, ts)) = expect {
+            if io.total_size != total || io.timestamp != ts {
+                errors.push((
+                    g,
+                    Error::Protocol(format!(
+                        "group {g} holds another version (size {}, time {}.{})",
+                        io.total_size, io.timestamp.tsec, io.timestamp.tnsec
+                    )),
+                ));
+                continue;
+            }
+        }
+        return Ok(Chunk { io, data, group: g });
+    }
+    Err(match errors.is_empty() {
+        true => Error::InvalidArgument("session has no groups".into()),
+        false => Error::from_group_errors(errors),
+    })
+}
+
+/// Splits a READ reply into its io attributes and data (zero-copy).
+fn parse_read(f: &Frame) -> Result<(IoAttr, Bytes), Error> {
+    let io = IoAttr::decode(&mut Reader::new(&f.payload))?;
+    let data = f.payload.slice(IoAttr::SIZE..);
+    if data.len() as u64 != io.size {
+        return Err(Error::Protocol(format!(
+            "READ reply carries {} data bytes, io_attr says {}",
+            data.len(),
+            io.size
+        )));
+    }
+    Ok((io, data))
+}
+
+impl Stream for ReadStream {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if let Some(b) = this.first.take() {
+            if !b.is_empty() {
+                return Poll::Ready(Some(Ok(b)));
+            }
+        }
+        if this.done || this.pos >= this.end {
+            return Poll::Ready(None);
+        }
+        let chunk = this.session.client.config().read_chunk_size as u64;
+        let fut = this.pending.get_or_insert_with(|| {
+            let fut = fetch(
+                this.session.clone(),
+                this.id,
+                this.order.clone(),
+                this.pos,
+                chunk.min(this.end - this.pos),
+                this.extra,
+                Some((this.attr.total_size, this.attr.timestamp)),
+            );
+            Box::pin(fut.instrument(this.span.clone()))
+        });
+        let res = match fut.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        this.pending = None;
+        match res {
+            Err(e) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Ok(c) => {
+                let mut data = c.data;
+                data.truncate((this.end - this.pos).min(data.len() as u64) as usize);
+                if data.is_empty() {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(Error::Protocol(format!(
+                        "group {} returned no data at offset {} of {}",
+                        c.group, this.pos, this.end
+                    )))));
+                }
+                this.pos += data.len() as u64;
+                if this.order.first() != Some(&c.group) {
+                    this.order = order_from(&this.order, c.group);
+                }
+                Poll::Ready(Some(Ok(data)))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let chunk = self.session.client.config().read_chunk_size.max(1) as u64;
+        let rest = self.end.saturating_sub(self.pos);
+        let first = usize::from(self.first.as_ref().is_some_and(|b| !b.is_empty()));
+        let n = usize::try_from(rest.div_ceil(chunk)).unwrap_or(usize::MAX);
+        (first, Some(n.saturating_add(first)))
+    }
+}

@@ -1,0 +1,188 @@
+//! Writes: the body is read one chunk at a time into one buffer that every group's
+//! request shares (`Bytes` clones, no per-group copies); each chunk goes to all groups
+//! still alive in parallel and the next chunk is read only when they all answered.
+//! A group that fails is dropped from later chunks; the write fails only when no group
+//! succeeded.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::join_all;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tracing::Instrument;
+
+use super::requests::write_plan;
+use super::result::{GroupResult, WriteOutcome, at_least_one};
+use super::session::{Session, parse_file_info};
+use crate::error::Error;
+use crate::proto::{DnetTime, FileInfo, FileInfoReply, Frame, Id, IoFlags, NodeAddr};
+
+struct GroupState {
+    group: u32,
+    route: Option<(NodeAddr, i32)>,
+    backend_id: i32,
+    start: Instant,
+    elapsed: std::time::Duration,
+    result: Option<Result<FileInfoReply, Error>>,
+}
+
+impl GroupState {
+    fn alive(&self) -> bool {
+        !matches!(self.result, Some(Err(_)))
+    }
+}
+
+impl Session {
+    /// Writes `size` bytes read from `body` at remote `offset` to every group in
+    /// parallel. Objects up to the client's `write_chunk_size` go in one plain WRITE;
+    /// larger ones as PREPARE / PLAIN_WRITE / COMMIT chunks (§6.2), never holding more
+    /// than one chunk in memory. `io.timestamp` is the session timestamp or now.
+    ///
+    /// Fails when every group failed, when `body` fails or ends before `size` bytes
+    /// ([`Error::Io`] / [`Error::InvalidArgument`]), or when the session has no groups.
+    pub async fn write(
+        &self,
+        key: &[u8],
+        body: impl AsyncRead + Unpin + Send,
+        size: u64,
+        offset: u64,
+    ) -> Result<WriteOutcome, Error> {
+        self.write_id(self.id(key), body, size, offset).await
+    }
+
+    /// [`Session::write`] by id.
+    pub async fn write_id(
+        &self,
+        id: Id,
+        body: impl AsyncRead + Unpin + Send,
+        size: u64,
+        offset: u64,
+    ) -> Result<WriteOutcome, Error> {
+        let span = self.span("write", &id);
+        self.write_inner(id, body, size, offset)
+            .instrument(span)
+            .await
+    }
+
+    async fn write_inner(
+        &self,
+        id: Id,
+        mut body: impl AsyncRead + Unpin + Send,
+        size: u64,
+        offset: u64,
+    ) -> Result<WriteOutcome, Error> {
+        if self.opts.groups.is_empty() {
+            return Err(Error::InvalidArgument("session has no groups".into()));
+        }
+        let inner = self.client.inner();
+        let timestamp = self.opts.timestamp.unwrap_or_else(DnetTime::now);
+        let mut states: Vec<GroupState> = self
+            .opts
+            .groups
+            .iter()
+            .map(|&group| {
+                let route = inner.route(&id, group);
+                GroupState {
+                    group,
+                    route: route.as_ref().ok().copied(),
+                    backend_id: route.as_ref().map_or(-1, |r| r.1),
+                    start: Instant::now(),
+                    elapsed: Default::default(),
+                    result: route.err().map(Err),
+                }
+            })
+            .collect();
+        let plan = write_plan(offset, size, self.client.config().write_chunk_size);
+        let no_file_info = self.opts.ioflags.contains(IoFlags::WRITE_NO_FILE_INFO);
+        for chunk in &plan {
+            if !states.iter().any(GroupState::alive) {
+                break;
+            }
+            let data = read_chunk(&mut body, chunk.len, size).await?;
+            let sends = states.iter().filter(|s| s.alive()).map(|s| {
+                let frame = s.route.map(|(_, backend)| {
+                    self.opts
+                        .write_frame(id, s.group, backend, chunk, data.clone(), timestamp)
+                });
+                self.send_chunk(s.route, frame)
+            });
+            let replies = join_all(sends).await;
+            drop(data);
+            let alive = states.iter_mut().filter(|s| s.alive());
+            for (s, reply) in alive.zip(replies) {
+                s.elapsed = s.start.elapsed();
+                s.result = Some(reply.and_then(|f| {
+                    s.backend_id = f.header.backend_id;
+                    match (f.payload.is_empty(), s.route) {
+                        (true, Some((addr, _))) if no_file_info => Ok(synthetic_info(addr, size)),
+                        _ => parse_file_info(&f),
+                    }
+                }));
+            }
+        }
+        let results = states
+            .into_iter()
+            .map(|s| GroupResult {
+                group: s.group,
+                addr: s.route.map(|r| r.0),
+                backend_id: s.backend_id,
+                elapsed: s.elapsed,
+                result: s
+                    .result
+                    .unwrap_or_else(|| Err(Error::Protocol("group got no reply".into()))),
+            })
+            .collect();
+        Ok(WriteOutcome {
+            results: at_least_one(results)?,
+        })
+    }
+
+    async fn send_chunk(
+        &self,
+        route: Option<(NodeAddr, i32)>,
+        frame: Option<Frame>,
+    ) -> Result<Frame, Error> {
+        let (Some((addr, _)), Some(frame)) = (route, frame) else {
+            return Err(Error::Protocol("write to an unrouted group".into()));
+        };
+        let conn = self.client.inner().conn(&addr)?;
+        conn.request(frame, self.effective_timeout())
+            .await?
+            .final_reply()
+            .await
+    }
+}
+
+/// Reads exactly `len` bytes of `body` into a fresh buffer.
+async fn read_chunk(
+    body: &mut (impl AsyncRead + Unpin + Send),
+    len: u64,
+    declared: u64,
+) -> Result<Bytes, Error> {
+    let want = usize::try_from(len)
+        .map_err(|_| Error::InvalidArgument(format!("chunk of {len} bytes")))?;
+    let mut buf = BytesMut::with_capacity(want);
+    while buf.len() < want {
+        let rest = (want - buf.len()) as u64;
+        let n = (&mut *body).take(rest).read_buf(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "body ended {rest} bytes short of the declared size {declared}"
+            )));
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// The file info reported for a group written with `WRITE_NO_FILE_INFO` (the node sent
+/// a bare ACK): the node address and the written size, nothing else.
+fn synthetic_info(addr: NodeAddr, size: u64) -> FileInfoReply {
+    FileInfoReply {
+        addr,
+        info: FileInfo {
+            size,
+            ..FileInfo::default()
+        },
+        path: String::new(),
+    }
+}
