@@ -1,6 +1,7 @@
 //! Encode + decode cost per operation of the Elliptics codec: the frames a client sends
 //! and receives for one WRITE, READ and LOOKUP, and the stream decoder cutting them out
 //! of a byte buffer.
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::hint::black_box;
 

@@ -1,1 +1,78 @@
-fn main() {}
+//! The one `backrunner` binary: parses the command line, sets up logging and hands over to
+//! the subcommand (storage node, HTTP proxy, operator, the all-in-one `dev` mode, and
+//! admin commands). All logic lives in the library crates.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Backrunner for Kubernetes: an HTTP gateway and operator for the Elliptics object store.
+#[derive(Debug, Parser)]
+#[command(name = "backrunner", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `backrunner_node=debug`.
+    #[arg(long, global = true, env = "BACKRUNNER_LOG", default_value = "info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an Elliptics-compatible storage node.
+    Node(cmd::node::NodeArgs),
+    /// Run the HTTP proxy (Backrunner-compatible REST API).
+    Proxy(cmd::pending::PendingArgs),
+    /// Run the Kubernetes operator.
+    Operator(cmd::pending::PendingArgs),
+    /// Run everything on this machine: two embedded nodes (groups 1 and 2) and the proxy.
+    Dev(cmd::dev::DevArgs),
+    /// Manage bucket metadata without Kubernetes.
+    Bucket(cmd::pending::PendingArgs),
+    /// Start defragmentation of a backend and optionally wait for it to finish.
+    Defrag(cmd::defrag::DefragArgs),
+    /// Print the statistics of every node of a cluster (MONITOR_STAT).
+    Stat(cmd::stat::StatArgs),
+    /// Print the Authorization header for a signed request.
+    Sign(cmd::pending::PendingArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("backrunner: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Node(a) => cmd::node::run(a).await,
+            Command::Dev(a) => cmd::dev::run(a).await,
+            Command::Defrag(a) => cmd::defrag::run(a).await,
+            Command::Stat(a) => cmd::stat::run(a).await,
+            Command::Proxy(_) => cmd::pending::run("proxy", 4),
+            Command::Operator(_) => cmd::pending::run("operator", 5),
+            Command::Bucket(_) => cmd::pending::run("bucket", 4),
+            Command::Sign(_) => cmd::pending::run("sign", 4),
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("backrunner: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,18 @@
-//! Elliptics-compatible storage node.
+//! An Elliptics-compatible storage node: the embedded default of Backrunner and the
+//! target of its tests. It speaks the Elliptics wire protocol (see `elliptics::proto`)
+//! to real Elliptics clients and to the `elliptics` client, and stores objects in
+//! append-only blob files that can be defragmented.
+//!
+//! - [`config`]: the TOML configuration and its validation;
+//! - [`blob`]: the append-only blob store of one backend;
+//! - [`backend`]: a served backend (store + ring ids + state);
+//! - [`server`]: listener, connections and command handlers.
+
+pub mod backend;
+pub mod blob;
+pub mod config;
+pub mod ring;
+pub mod server;
+
+pub use config::{ConfigError, NodeConfig, ValidNodeConfig};
+pub use server::{Node, StartError};

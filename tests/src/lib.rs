@@ -1,1 +1,222 @@
-//! Test harness: starts real nodes on ephemeral ports.
+//! Test harness for integration tests: starts real storage nodes — as tasks in the test
+//! process or as `backrunner node` processes — on ephemeral loopback ports with data in
+//! temporary directories, and connects `elliptics` clients to them.
+
+// Test and benchmark support: a failed setup step should stop the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod capture;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use backrunner_node::Node;
+use backrunner_node::config::{BackendConfig, NodeConfig};
+use elliptics::client::{Client, ClientConfig, VersionPolicy};
+use elliptics::proto::{NodeAddr, ProtocolVersion};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// One backend of a test node: (backend id, group).
+#[derive(Debug, Clone, Copy)]
+pub struct BackendSpec {
+    /// Backend id.
+    pub id: u32,
+    /// Group.
+    pub group: u32,
+    /// Size limit in bytes (0 = none).
+    pub size_limit: u64,
+}
+
+impl BackendSpec {
+    /// Backend `id` serving `group`, unlimited.
+    pub fn new(id: u32, group: u32) -> Self {
+        Self {
+            id,
+            group,
+            size_limit: 0,
+        }
+    }
+}
+
+/// Builds a node configuration for tests: loopback, port 0 unless given, sync `never`
+/// unless `sync` says otherwise, small blobs so rotation happens.
+pub fn node_config(
+    dir: &Path,
+    port: u16,
+    backends: &[BackendSpec],
+    remotes: &[NodeAddr],
+    sync: &str,
+) -> NodeConfig {
+    NodeConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        advertise: None,
+        protocol_version: "2.26.10.1".into(),
+        remotes: remotes.iter().map(|a| a.to_string()).collect(),
+        auth_cookie: String::new(),
+        max_payload: 64 << 20,
+        max_connections: 512,
+        max_in_flight_per_connection: 256,
+        peer_interval_secs: 1,
+        backends: backends
+            .iter()
+            .map(|b| BackendConfig {
+                id: b.id,
+                group: b.group,
+                dir: dir.join(format!("b{}", b.id)),
+                size_limit: b.size_limit,
+                blob_size: 8 << 20,
+                sync: sync.into(),
+                ring_ids: Vec::new(),
+                ids_count: 4,
+                read_only: false,
+            })
+            .collect(),
+    }
+}
+
+/// Starts a node as a task of this process.
+pub async fn start_node(dir: &Path, backends: &[BackendSpec], remotes: &[NodeAddr]) -> Node {
+    let cfg = node_config(dir, 0, backends, remotes, "never");
+    Node::start(cfg.validate().expect("valid test config"))
+        .await
+        .expect("node starts")
+}
+
+/// Client configuration for tests: short timeouts, fixed 2.26 handshake.
+pub fn client_config(remotes: &[NodeAddr]) -> ClientConfig {
+    ClientConfig {
+        remotes: remotes.to_vec(),
+        protocol_version: VersionPolicy::Fixed(ProtocolVersion::V2_26),
+        wait_timeout: Duration::from_secs(10),
+        check_interval: Duration::from_secs(1),
+        ..ClientConfig::default()
+    }
+}
+
+/// Connects a client to `remotes`.
+pub async fn connect(remotes: &[NodeAddr]) -> Client {
+    Client::connect(client_config(remotes))
+        .await
+        .expect("client connects")
+}
+
+/// Waits until `f` returns true, polling every 50 ms, up to `limit`.
+pub async fn wait_until(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `backrunner` binary: `$BACKRUNNER_BIN`, or `target/{release,debug}/backrunner`.
+pub fn backrunner_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BACKRUNNER_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target");
+    for profile in ["release", "debug"] {
+        let p = root.join(profile).join("backrunner");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "backrunner binary not found: build it (cargo build --release --bin backrunner) or set BACKRUNNER_BIN"
+    )
+}
+
+/// A `backrunner node` child process.
+pub struct NodeProcess {
+    /// The child.
+    pub child: tokio::process::Child,
+    /// Its advertised address.
+    pub addr: NodeAddr,
+    /// Its configuration file.
+    pub config: PathBuf,
+}
+
+impl NodeProcess {
+    /// Writes `cfg` to `<dir>/node.toml` and starts `backrunner node` with it; returns once
+    /// the node prints its address.
+    pub async fn start(dir: &Path, cfg: &NodeConfig) -> NodeProcess {
+        let path = dir.join("node.toml");
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::write(&path, to_toml(cfg)).expect("write config");
+        Self::start_with(path).await
+    }
+
+    /// Starts `backrunner node --config path`.
+    pub async fn start_with(config: PathBuf) -> NodeProcess {
+        let mut child = tokio::process::Command::new(backrunner_bin())
+            .arg("node")
+            .arg("--config")
+            .arg(&config)
+            .env("BACKRUNNER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn backrunner node");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("node prints its address in time")
+            .expect("read stdout")
+            .expect("node printed a line");
+        let addr = line
+            .rsplit(' ')
+            .next()
+            .and_then(|a| NodeAddr::parse(a).ok())
+            .unwrap_or_else(|| panic!("unexpected first line from node: {line}"));
+        NodeProcess {
+            child,
+            addr,
+            config,
+        }
+    }
+
+    /// SIGKILLs the process and waits for it.
+    pub async fn kill9(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Renders a node configuration as TOML (the format `backrunner node` reads).
+pub fn to_toml(cfg: &NodeConfig) -> String {
+    let mut s = format!(
+        "listen = \"{}\"\nprotocol_version = \"{}\"\nremotes = [{}]\nmax_payload = {}\npeer_interval_secs = {}\n",
+        cfg.listen,
+        cfg.protocol_version,
+        cfg.remotes
+            .iter()
+            .map(|r| format!("\"{r}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cfg.max_payload,
+        cfg.peer_interval_secs,
+    );
+    for b in &cfg.backends {
+        s += &format!(
+            "\n[[backends]]\nid = {}\ngroup = {}\ndir = \"{}\"\nsize_limit = {}\nblob_size = {}\nsync = \"{}\"\nids_count = {}\n",
+            b.id,
+            b.group,
+            b.dir.display(),
+            b.size_limit,
+            b.blob_size,
+            b.sync,
+            b.ids_count
+        );
+    }
+    s
+}

@@ -1,0 +1,48 @@
+//! `backrunner stat`: prints per-backend statistics of every node of a cluster, as JSON
+//! lines (one per backend), from MONITOR_STAT.
+
+use anyhow::Context;
+use elliptics::client::{Client, ClientConfig};
+use elliptics::proto::NodeAddr;
+use elliptics::stats::MonitorCategories;
+
+/// Arguments of `backrunner stat`.
+#[derive(Debug, clap::Args)]
+pub struct StatArgs {
+    /// Any node of the cluster, `ip:port[:family]`.
+    #[arg(long)]
+    remote: String,
+}
+
+/// Prints the statistics.
+pub async fn run(args: StatArgs) -> anyhow::Result<()> {
+    let addr = NodeAddr::parse(&args.remote)
+        .map_err(anyhow::Error::msg)
+        .context("--remote")?;
+    let client = Client::connect(ClientConfig {
+        remotes: vec![addr],
+        ..ClientConfig::default()
+    })
+    .await
+    .with_context(|| format!("connecting to {addr}"))?;
+    for (node, report) in client.monitor_stat(MonitorCategories::BACKRUNNER.0).await {
+        match report {
+            Ok(r) => {
+                for b in r.backend_stats() {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "node": node.to_string(), "backend": b.backend_id, "group": b.group,
+                            "state": b.state, "defrag_state": b.defrag_state, "read_only": b.read_only,
+                            "used": b.used_size, "removed": b.removed_size, "limit": b.total_size_limit,
+                            "records": b.records_total, "records_removed": b.records_removed,
+                        })
+                    );
+                }
+            }
+            Err(e) => eprintln!("{node}: {e}"),
+        }
+    }
+    client.shutdown().await;
+    Ok(())
+}
