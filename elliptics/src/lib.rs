@@ -1,5 +1,6 @@
 //! Elliptics wire protocol and async client.
 
+pub mod bucket;
 pub mod client;
 pub mod error;
 pub mod proto;

@@ -1,0 +1,188 @@
+//! Errors the HTTP API answers with, each with its status and JSON body.
+//!
+//! Every error reply is `{"error": "<message>", "status": N}`. Messages are written for the
+//! client: they name the bucket, key or user involved but never a token, an internal address
+//! or an Elliptics error code (those go to the log, next to the request's trace id).
+
+use http::StatusCode;
+use serde_json::json;
+
+/// `WWW-Authenticate` challenge of 401 replies: the signature scheme clients use.
+pub const WWW_AUTHENTICATE: &str = "riftv1 realm=\"backrunner\"";
+
+/// An error reply of the HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed (bad query parameter, bad JSON, bad key...).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 400: an upload with `Content-Length: 0`.
+    #[error("empty uploads are not allowed")]
+    EmptyUpload,
+    /// 401: the bucket is protected and the request carried no usable credentials.
+    #[error("authorization required: {0}")]
+    Unauthorized(String),
+    /// 403: credentials were presented and refused.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404: no such bucket.
+    #[error("bucket '{0}' not found")]
+    BucketNotFound(String),
+    /// 404: no such key (or path).
+    #[error("not found")]
+    NotFound,
+    /// 405: the handler does not accept this method.
+    #[error("method {0} not allowed")]
+    MethodNotAllowed(String),
+    /// 408: the client did not send its request in time.
+    #[error("request timeout")]
+    RequestTimeout,
+    /// 411: an upload without `Content-Length` (and no chunked support for it).
+    #[error("Content-Length required")]
+    LengthRequired,
+    /// 412: an `If-Match` / `If-Unmodified-Since` precondition is false.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// 413: the body exceeds a limit (bucket `max-size`, configured body limit).
+    #[error("payload too large: limit is {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit that was exceeded, in bytes.
+        limit: u64,
+    },
+    /// 416: no requested range overlaps the object of `size` bytes.
+    #[error("range not satisfiable: object has {size} bytes")]
+    RangeNotSatisfiable {
+        /// Object size, for `Content-Range: bytes */size`.
+        size: u64,
+    },
+    /// 431: request headers exceed the configured limit.
+    #[error("request header fields too large")]
+    HeadersTooLarge,
+    /// 500: a bug or an unexpected local failure.
+    #[error("internal error")]
+    Internal,
+    /// 502: storage answered with an error the proxy cannot classify.
+    #[error("storage error")]
+    StorageError,
+    /// 503: no group could serve the request right now.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// 503: the proxy is at its concurrency limit (answered fast, never queued).
+    #[error("too busy, retry later")]
+    Overloaded,
+    /// 507: the storage backend is out of space.
+    #[error("insufficient storage")]
+    InsufficientStorage,
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::EmptyUpload => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BucketNotFound(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::LengthRequired => StatusCode::LENGTH_REQUIRED,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::StorageError => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+        }
+    }
+
+    /// `WWW-Authenticate` value a 401 reply must carry (RFC 9110 §11.6.1), `None` otherwise.
+    pub fn www_authenticate(&self) -> Option<&'static str> {
+        matches!(self, ApiError::Unauthorized(_)).then_some(WWW_AUTHENTICATE)
+    }
+
+    /// The JSON body: `{"error": "<message>", "status": N}`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": self.to_string(), "status": self.status().as_u16() })
+    }
+
+    /// Maps a negative Elliptics (errno) status to the reply, per protocol reference §14.2
+    /// with the gaps filled:
+    ///
+    /// | status | errno | reply |
+    /// |---|---|---|
+    /// | -2, -84, -77 | ENOENT, EILSEQ, EBADFD | 404 |
+    /// | -22 | EINVAL | 400 |
+    /// | -7, -27, -90 | E2BIG, EFBIG, EMSGSIZE | 413 (limit unknown: 0) |
+    /// | -28, -122 | ENOSPC, EDQUOT | 507 |
+    /// | -5, -6, -11, -12, -16, -30, -32, -104, -110, -111, -113, -125 | EIO, ENXIO, EAGAIN, ENOMEM, EBUSY, EROFS, EPIPE, ECONNRESET, ETIMEDOUT, ECONNREFUSED, EHOSTUNREACH, ECANCELED | 503 |
+    /// | anything else (including 0 and positive values) | | 502 |
+    ///
+    /// Go Backrunner answered 400 for unknown codes; that blames the client for a storage
+    /// failure, so unknown codes are 502 here. The errno never reaches the client.
+    pub fn from_elliptics_status(status: i32) -> ApiError {
+        match status {
+            -2 | -84 | -77 => ApiError::NotFound,
+            -22 => ApiError::BadRequest("storage rejected the request as invalid".into()),
+            -7 | -27 | -90 => ApiError::PayloadTooLarge { limit: 0 },
+            -28 | -122 => ApiError::InsufficientStorage,
+            -5 | -6 | -11 | -12 | -16 | -30 | -32 | -104 | -110 | -111 | -113 | -125 => {
+                ApiError::Unavailable("storage temporarily unavailable".into())
+            }
+            _ => ApiError::StorageError,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_carries_message_and_status() {
+        let err = ApiError::BucketNotFound("photos".into());
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            err.body(),
+            json!({"error": "bucket 'photos' not found", "status": 404})
+        );
+        assert_eq!(
+            ApiError::RangeNotSatisfiable { size: 10 }.body()["status"],
+            416
+        );
+        assert_eq!(ApiError::HeadersTooLarge.status().as_u16(), 431);
+        assert_eq!(ApiError::LengthRequired.status().as_u16(), 411);
+        assert_eq!(ApiError::Overloaded.status().as_u16(), 503);
+        assert_eq!(
+            ApiError::Unauthorized("x".into()).www_authenticate(),
+            Some(WWW_AUTHENTICATE)
+        );
+        assert_eq!(ApiError::Forbidden("x".into()).www_authenticate(), None);
+    }
+
+    #[test]
+    fn elliptics_status_mapping() {
+        let status = |code| ApiError::from_elliptics_status(code).status().as_u16();
+        for code in [-2, -84, -77] {
+            assert_eq!(status(code), 404, "{code}");
+        }
+        for code in [-6, -110, -5, -30, -111] {
+            assert_eq!(status(code), 503, "{code}");
+        }
+        assert_eq!(status(-22), 400);
+        assert_eq!(status(-28), 507);
+        assert_eq!(status(-90), 413);
+        assert_eq!(status(-1), 502);
+        assert_eq!(status(-95), 502);
+        assert_eq!(status(0), 502);
+    }
+
+    #[test]
+    fn messages_do_not_leak_errno() {
+        for code in [-2, -5, -22, -28, -1000] {
+            let text = ApiError::from_elliptics_status(code).body().to_string();
+            assert!(!text.contains(&code.to_string()), "{text}");
+        }
+    }
+}
