@@ -5,9 +5,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use elliptics::client::{Client, ClientConfig};
 use elliptics::proto::backend::defrag_state;
-use elliptics::proto::{BackendCommand, BackendControl, NodeAddr};
+use elliptics::proto::{BackendCommand, BackendControl};
 
 /// Arguments of `backrunner defrag`.
 #[derive(Debug, clap::Args)]
@@ -28,15 +27,7 @@ pub struct DefragArgs {
 
 /// Starts (and optionally waits for) defragmentation.
 pub async fn run(args: DefragArgs) -> anyhow::Result<()> {
-    let addr = NodeAddr::parse(&args.remote)
-        .map_err(anyhow::Error::msg)
-        .context("--remote")?;
-    let client = Client::connect(ClientConfig {
-        remotes: vec![addr],
-        ..ClientConfig::default()
-    })
-    .await
-    .with_context(|| format!("connecting to {addr}"))?;
+    let (addr, client) = super::connect_remote(&args.remote).await?;
     let st = client
         .backend_control(
             addr,

@@ -6,6 +6,24 @@ pub mod node;
 pub mod pending;
 pub mod stat;
 
+/// Parses `--remote` (`ip:port[:family]`) and connects an Elliptics client to it; the
+/// rest of the cluster is learnt from its route list.
+pub async fn connect_remote(
+    remote: &str,
+) -> anyhow::Result<(elliptics::proto::NodeAddr, elliptics::Client)> {
+    use anyhow::Context;
+    let addr = elliptics::proto::NodeAddr::parse(remote)
+        .map_err(anyhow::Error::msg)
+        .context("--remote")?;
+    let client = elliptics::Client::connect(elliptics::ClientConfig {
+        remotes: vec![addr],
+        ..elliptics::ClientConfig::default()
+    })
+    .await
+    .with_context(|| format!("connecting to {addr}"))?;
+    Ok((addr, client))
+}
+
 /// Resolves when the process receives SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -1,9 +1,6 @@
 //! `backrunner stat`: prints per-backend statistics of every node of a cluster, as JSON
 //! lines (one per backend), from MONITOR_STAT.
 
-use anyhow::Context;
-use elliptics::client::{Client, ClientConfig};
-use elliptics::proto::NodeAddr;
 use elliptics::stats::MonitorCategories;
 
 /// Arguments of `backrunner stat`.
@@ -16,15 +13,7 @@ pub struct StatArgs {
 
 /// Prints the statistics.
 pub async fn run(args: StatArgs) -> anyhow::Result<()> {
-    let addr = NodeAddr::parse(&args.remote)
-        .map_err(anyhow::Error::msg)
-        .context("--remote")?;
-    let client = Client::connect(ClientConfig {
-        remotes: vec![addr],
-        ..ClientConfig::default()
-    })
-    .await
-    .with_context(|| format!("connecting to {addr}"))?;
+    let (_, client) = super::connect_remote(&args.remote).await?;
     for (node, report) in client.monitor_stat(MonitorCategories::BACKRUNNER.0).await {
         match report {
             Ok(r) => {
