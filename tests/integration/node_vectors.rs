@@ -97,6 +97,9 @@ fn compare(capture: &str, ours: &Frame, theirs: &Frame) {
             let r = elliptics::stats::decode_monitor_payload(&ours.payload, 16 << 20)
                 .expect("our statistics decode");
             assert_eq!(r.monitor_status, "enabled");
+            if t.size > 1000 {
+                assert_backrunner_fields(&ours.payload);
+            }
             assert_eq!(r.backends.as_ref().map(|b| b.len()), Some(2));
         }
         Some(Command::BackendStatus | Command::BackendControl) => {
@@ -213,4 +216,55 @@ async fn node_answers_like_the_captured_cluster() {
     );
     assert_eq!(replay(&node, "11-backend-status-s1").await, 5);
     node.shutdown().await;
+}
+
+/// The statistics JSON carries every field the protocol reference (§8.4) says Backrunner
+/// reads, with the same names, checked on the raw inflated document.
+fn assert_backrunner_fields(payload: &[u8]) {
+    use std::io::Read;
+    let mut json = Vec::new();
+    flate2::read::ZlibDecoder::new(payload)
+        .read_to_end(&mut json)
+        .expect("zlib stream");
+    let doc: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+    for top in ["/timestamp/tv_sec", "/timestamp/tv_usec", "/monitor_status"] {
+        assert!(doc.pointer(top).is_some(), "missing {top}");
+    }
+    let backends = doc["backends"].as_object().expect("backends object");
+    assert_eq!(backends.len(), 2);
+    for (id, b) in backends {
+        for path in [
+            "/backend_id",
+            "/status/state",
+            "/status/defrag_state",
+            "/status/read_only",
+            "/status/delay",
+            "/backend/config/group",
+            "/backend/config/blob_flags",
+            "/backend/config/blob_size_limit",
+            "/backend/vfs/bsize",
+            "/backend/vfs/frsize",
+            "/backend/vfs/blocks",
+            "/backend/vfs/bfree",
+            "/backend/summary_stats/base_size",
+            "/backend/summary_stats/records_total",
+            "/backend/summary_stats/records_removed",
+            "/backend/summary_stats/records_removed_size",
+            "/backend/summary_stats/records_corrupted",
+            "/backend/global_stats/datasort_start_time",
+            "/backend/global_stats/datasort_completion_time",
+            "/backend/global_stats/datasort_completion_status",
+        ] {
+            assert!(b.pointer(path).is_some(), "backend {id}: missing {path}");
+        }
+        assert!(
+            b.pointer("/status/read_only")
+                .is_some_and(|v| v.is_boolean())
+        );
+        assert!(
+            b.pointer("/backend/vfs/blocks")
+                .and_then(|v| v.as_u64())
+                .is_some_and(|v| v > 0)
+        );
+    }
 }
