@@ -9,6 +9,7 @@
 //! | [`content_type`] | `Content-Type` from the key's extension, overridable by config |
 //! | [`selection`] | which bucket takes an upload without a bucket, from live backend state |
 //! | [`error`] | every error reply: status and `{"error": ..., "status": N}` body |
+//! | [`tls`] | the HTTPS certificate pair, reloaded when its files change or on SIGHUP |
 //!
 //! Bucket metadata itself (the msgpack object, ACL entries and flags) lives in
 //! [`elliptics::bucket`], shared with the operator and the CLI.
@@ -19,5 +20,6 @@ pub mod error;
 pub mod range;
 pub mod selection;
 pub mod signature;
+pub mod tls;
 
 pub use error::ApiError;
