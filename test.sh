@@ -8,6 +8,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "test.sh: cargo-nextest not found, installing it (one time)" >&2
   cargo install --locked cargo-nextest
 fi
-cargo build --release --bin backrunner
-BACKRUNNER_BIN="$PWD/target/release/backrunner" cargo nextest run --workspace --no-fail-fast
+# Process tests run the debug binary: it shares the dependency build with the tests.
+cargo build --bin backrunner
+BACKRUNNER_BIN="$PWD/target/debug/backrunner" cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
