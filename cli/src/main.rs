@@ -23,19 +23,19 @@ enum Command {
     /// Run an Elliptics-compatible storage node.
     Node(cmd::node::NodeArgs),
     /// Run the HTTP proxy (Backrunner-compatible REST API).
-    Proxy(cmd::pending::PendingArgs),
+    Proxy(cmd::proxy::ProxyArgs),
     /// Run the Kubernetes operator.
     Operator(cmd::pending::PendingArgs),
     /// Run everything on this machine: two embedded nodes (groups 1 and 2) and the proxy.
     Dev(cmd::dev::DevArgs),
     /// Manage bucket metadata without Kubernetes.
-    Bucket(cmd::pending::PendingArgs),
+    Bucket(cmd::bucket::BucketArgs),
     /// Start defragmentation of a backend and optionally wait for it to finish.
     Defrag(cmd::defrag::DefragArgs),
     /// Print the statistics of every node of a cluster (MONITOR_STAT).
     Stat(cmd::stat::StatArgs),
     /// Print the Authorization header for a signed request.
-    Sign(cmd::pending::PendingArgs),
+    Sign(cmd::sign::SignArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -63,10 +63,10 @@ fn main() -> std::process::ExitCode {
             Command::Dev(a) => cmd::dev::run(a).await,
             Command::Defrag(a) => cmd::defrag::run(a).await,
             Command::Stat(a) => cmd::stat::run(a).await,
-            Command::Proxy(_) => cmd::pending::run("proxy", 4),
+            Command::Proxy(a) => cmd::proxy::run(a).await,
             Command::Operator(_) => cmd::pending::run("operator", 5),
-            Command::Bucket(_) => cmd::pending::run("bucket", 4),
-            Command::Sign(_) => cmd::pending::run("sign", 4),
+            Command::Bucket(a) => cmd::bucket::run(a).await,
+            Command::Sign(a) => cmd::sign::run(a),
         }
     });
     match result {

@@ -1,5 +1,6 @@
-//! Backrunner HTTP data plane: the pure building blocks of the Backrunner-compatible REST API
-//! over Elliptics (issue 4). Nothing here does I/O; the HTTP layer composes these pieces.
+//! Backrunner HTTP data plane: the Backrunner-compatible REST API over Elliptics (issue 4).
+//!
+//! Pure building blocks (no I/O):
 //!
 //! | module | what it decides |
 //! |---|---|
@@ -9,17 +10,52 @@
 //! | [`content_type`] | `Content-Type` from the key's extension, overridable by config |
 //! | [`selection`] | which bucket takes an upload without a bucket, from live backend state |
 //! | [`error`] | every error reply: status and `{"error": ..., "status": N}` body |
+//!
+//! The HTTP layer:
+//!
+//! | module | what it does |
+//! |---|---|
+//! | [`config`] | `proxy.toml`, validated with errors naming the field |
+//! | [`buckets`] | bucket metadata in storage, and its cache (refresh, on-demand, negative) |
+//! | [`state`] | what handlers share |
+//! | [`app`] | the router ([`app::app`]) |
+//! | [`handlers`] | one module per API feature: upload, get, lookup, delete, bulk delete, ping |
+//! | [`access_log`] | trace ids, access log, concurrency limit, extra headers |
+//! | [`reply`] | JSON replies: errors and per-group results |
+//! | [`proxy_stat`] | per-handler counts, rates, latency and recent errors for `/proxy_stat` |
+//! | [`idle`] | activity-based idle timeout of client connections |
+//! | [`server`] | TCP serving, HTTP/1.1 + h2c, timeouts, graceful shutdown |
+//! | [`static_files`] | files under the static root for unclaimed GETs, no way out of it |
+//! | [`metrics`] | Prometheus metrics and their text rendering for `/metrics` |
 //! | [`tls`] | the HTTPS certificate pair, reloaded when its files change or on SIGHUP |
+//! | [`cluster_view`] | polled node statistics and own write timings: read order of groups, upload candidates |
 //!
 //! Bucket metadata itself (the msgpack object, ACL entries and flags) lives in
 //! [`elliptics::bucket`], shared with the operator and the CLI.
 
+pub mod access_log;
 pub mod acl;
+pub mod app;
+pub mod buckets;
+pub mod cluster_view;
+pub mod config;
 pub mod content_type;
 pub mod error;
+pub mod handlers;
+pub mod idle;
+pub mod metrics;
+pub mod proxy_stat;
 pub mod range;
+pub mod reply;
 pub mod selection;
+pub mod server;
 pub mod signature;
+pub mod state;
+pub mod static_files;
 pub mod tls;
 
+pub use app::app;
+pub use config::ProxyConfig;
 pub use error::ApiError;
+pub use server::{ServeOptions, serve};
+pub use state::AppState;

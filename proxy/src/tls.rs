@@ -134,7 +134,11 @@ impl ReloadingTls {
     }
 
     /// Polls the files every `every` and on SIGHUP, until `shutdown` resolves.
-    pub async fn watch(self: Arc<Self>, every: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn watch(
+        self: Arc<Self>,
+        every: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -158,9 +162,13 @@ impl ReloadingTls {
                 _ = &mut shutdown => return,
             }
             match self.reload_if_changed() {
-                Ok(true) => tracing::info!(cert = %self.files.cert.display(), "TLS certificate reloaded"),
+                Ok(true) => {
+                    tracing::info!(cert = %self.files.cert.display(), "TLS certificate reloaded")
+                }
                 Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "TLS certificate reload failed; keeping the previous one"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS certificate reload failed; keeping the previous one")
+                }
             }
         }
     }

@@ -7,6 +7,16 @@ mod cluster;
 mod durability;
 mod faults;
 mod node_vectors;
+mod proxy_acl;
+mod proxy_api;
+mod proxy_dev;
+mod proxy_extras;
+mod proxy_faults;
+mod proxy_large;
+mod proxy_range;
+mod proxy_selection;
+mod proxy_support;
+mod proxy_transport;
 
 use bytes::Bytes;
 use elliptics::client::Session;

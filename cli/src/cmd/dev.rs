@@ -1,11 +1,21 @@
 //! `backrunner dev`: the whole product on one machine, no cluster and no config — two
-//! embedded storage nodes (groups 1 and 2) with data under `./backrunner-data`. The HTTP
-//! proxy joins them when it lands (issue 4).
+//! embedded storage nodes (groups 1 and 2) with data under `./backrunner-data`, bucket
+//! metadata for a public bucket `default` and a signed bucket `private`, and the HTTP proxy
+//! on 127.0.0.1:9090. Prints curl examples that work when pasted.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use backrunner_node::Node;
 use backrunner_node::config::{BackendConfig, NodeConfig};
+use backrunner_proxy::ProxyConfig;
+use backrunner_proxy::buckets::MetadataStore;
+use elliptics::bucket::{AclEntry, AclFlags, BucketList, BucketMetadata};
+use tokio::net::TcpListener;
+
+/// User of the `private` bucket.
+const PRIVATE_USER: &str = "writer";
 
 /// Arguments of `backrunner dev`.
 #[derive(Debug, clap::Args)]
@@ -16,11 +26,17 @@ pub struct DevArgs {
     /// First storage-node port; the second node uses the next one.
     #[arg(long, default_value_t = 1025)]
     node_port: u16,
+    /// Proxy listen address.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+    /// Token of user `writer` of bucket `private` (random when not given).
+    #[arg(long, env = "BACKRUNNER_DEV_TOKEN")]
+    token: Option<String>,
 }
 
 fn node_config(data: &std::path::Path, port: u16, group: u32, peer: u16) -> NodeConfig {
     NodeConfig {
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
         advertise: None,
         protocol_version: "2.26.10.1".into(),
         remotes: vec![format!("127.0.0.1:{peer}:2")],
@@ -43,21 +59,99 @@ fn node_config(data: &std::path::Path, port: u16, group: u32, peer: u16) -> Node
     }
 }
 
-/// Runs two nodes until SIGINT/SIGTERM.
+/// Writes buckets `default` (public) and `private` (user `writer` may write, signed reads)
+/// and the bucket list.
+async fn write_buckets(config: &ProxyConfig, token: &str) -> anyhow::Result<()> {
+    let client = elliptics::Client::connect(config.client_config()?)
+        .await
+        .context("connecting to the embedded nodes")?;
+    let store = MetadataStore::new(&client, config.metadata_groups.clone());
+    let mut public = BucketMetadata::new("default");
+    public.groups = vec![1, 2];
+    let mut private = BucketMetadata::new("private");
+    private.groups = vec![1, 2];
+    private.acl.insert(
+        PRIVATE_USER.into(),
+        AclEntry {
+            version: 1,
+            user: PRIVATE_USER.into(),
+            token: token.into(),
+            flags: AclFlags::WRITE,
+        },
+    );
+    let mut list = BucketList::default();
+    for meta in [&public, &private] {
+        store.write_bucket(meta).await?;
+        list.insert(&meta.name);
+    }
+    store.write_list(&config.bucket_list_key, &list).await?;
+    client.shutdown().await;
+    Ok(())
+}
+
+/// Runs two nodes and the proxy until SIGINT/SIGTERM.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let (p1, p2) = (args.node_port, args.node_port.wrapping_add(1));
     let n1 = Node::start(node_config(&args.data, p1, 1, p2).validate()?).await?;
     let n2 = Node::start(node_config(&args.data, p2, 2, p1).validate()?).await?;
+    let token = args
+        .token
+        .clone()
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
+    let config = ProxyConfig {
+        listen: args.listen,
+        remotes: vec![n1.addr().to_string(), n2.addr().to_string()],
+        metadata_groups: vec![1, 2],
+        ..ProxyConfig::default()
+    };
+    config.validate()?;
+    write_buckets(&config, &token).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    print_banner(&base, &n1, &n2, &args, &token)?;
+    let served = super::proxy::run_on(config, listener, super::shutdown_signal()).await;
+    n1.shutdown().await;
+    n2.shutdown().await;
+    served
+}
+
+fn print_banner(
+    base: &str,
+    n1: &Node,
+    n2: &Node,
+    args: &DevArgs,
+    token: &str,
+) -> anyhow::Result<()> {
+    let signed = |method: &str, path: &str| {
+        super::sign::authorization(method, path, PRIVATE_USER, token, &[])
+    };
+    let put_private = signed("POST", "/upload/private/example.txt")?;
+    let get_private = signed("GET", "/get/private/example.txt")?;
     println!(
-        "backrunner dev: storage nodes {} (group 1) and {} (group 2), data in {}",
+        "backrunner dev: proxy on {base}; storage nodes {} (group 1) and {} (group 2), data in {}",
         n1.addr(),
         n2.addr(),
         args.data.display()
     );
-    println!("  statistics:  backrunner stat --remote {}", n1.addr());
-    println!("  (the HTTP proxy on 127.0.0.1:9090 arrives with issue 4)");
-    super::shutdown_signal().await;
-    n1.shutdown().await;
-    n2.shutdown().await;
+    println!("buckets: default (groups 1,2, public), private (user {PRIVATE_USER}, token {token})");
+    println!();
+    println!("  curl -sS --data-binary 'hello, backrunner' {base}/upload/default/hello.txt");
+    println!("  curl -sS {base}/get/default/hello.txt");
+    println!("  curl -sS -H 'Range: bytes=0-4' {base}/get/default/hello.txt");
+    println!("  curl -sS {base}/lookup/default/hello.txt");
+    println!(
+        "  curl -sS -H '{}' --data-binary 'secret' {base}/upload/private/example.txt",
+        format_args!("Authorization: {put_private}")
+    );
+    println!(
+        "  curl -sS -H '{}' {base}/get/private/example.txt",
+        format_args!("Authorization: {get_private}")
+    );
+    println!(
+        "  backrunner sign GET {base}/get/private/other.txt --user {PRIVATE_USER} --token {token}"
+    );
+    println!();
     Ok(())
 }

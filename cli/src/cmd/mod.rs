@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
+pub mod bucket;
 pub mod defrag;
 pub mod dev;
 pub mod node;
 pub mod pending;
+pub mod proxy;
+pub mod sign;
 pub mod stat;
 
 /// Parses `--remote` (`ip:port[:family]`) and connects an Elliptics client to it; the

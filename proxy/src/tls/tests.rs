@@ -21,7 +21,10 @@ fn write_pair(dir: &Path, name: &str) -> (TlsFiles, CertificateDer<'static>) {
 }
 
 /// Serves one TLS connection that echoes a line, and returns the certificate the client saw.
-async fn handshake(tls: &Arc<ReloadingTls>, trust: &CertificateDer<'static>) -> CertificateDer<'static> {
+async fn handshake(
+    tls: &Arc<ReloadingTls>,
+    trust: &CertificateDer<'static>,
+) -> CertificateDer<'static> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = tls.acceptor();
@@ -51,7 +54,9 @@ async fn handshake(tls: &Arc<ReloadingTls>, trust: &CertificateDer<'static>) -> 
     let mut back = [0u8; 5];
     s.read_exact(&mut back).await.unwrap();
     assert_eq!(&back, b"hello");
-    let seen = s.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned();
+    let seen = s.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned();
     server.await.unwrap();
     seen
 }
@@ -62,11 +67,18 @@ async fn serves_and_reloads_on_change() {
     let (files, first) = write_pair(dir.path(), "one.example");
     let tls = ReloadingTls::load(files.clone()).unwrap();
     assert_eq!(handshake(&tls, &first).await, first);
-    assert!(!tls.reload_if_changed().unwrap(), "unchanged files: no reload");
+    assert!(
+        !tls.reload_if_changed().unwrap(),
+        "unchanged files: no reload"
+    );
 
     let (_, second) = write_pair(dir.path(), "two.example");
     assert!(tls.reload_if_changed().unwrap());
-    assert_eq!(handshake(&tls, &second).await, second, "new connections get the new cert");
+    assert_eq!(
+        handshake(&tls, &second).await,
+        second,
+        "new connections get the new cert"
+    );
 }
 
 #[tokio::test]
@@ -77,10 +89,16 @@ async fn broken_new_pair_keeps_the_old_one() {
     // A key that does not match the certificate (rotation caught halfway).
     let other = rcgen::KeyPair::generate().unwrap();
     std::fs::write(&files.key, other.serialize_pem()).unwrap();
-    assert!(matches!(tls.reload_if_changed(), Err(TlsError::Rejected { .. })));
+    assert!(matches!(
+        tls.reload_if_changed(),
+        Err(TlsError::Rejected { .. })
+    ));
     assert_eq!(handshake(&tls, &first).await, first);
     std::fs::write(&files.cert, b"not pem").unwrap();
-    assert!(matches!(tls.reload_if_changed(), Err(TlsError::NoCertificate(_))));
+    assert!(matches!(
+        tls.reload_if_changed(),
+        Err(TlsError::NoCertificate(_))
+    ));
     assert!(matches!(
         ReloadingTls::load(files),
         Err(TlsError::NoCertificate(_))

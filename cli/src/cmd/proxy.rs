@@ -1,0 +1,136 @@
+//! `backrunner proxy`: runs the HTTP proxy from `proxy.toml`, with environment variables and
+//! flags overriding the file's listen address, remotes and metadata groups.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use backrunner_proxy::server::serve_tls;
+use backrunner_proxy::tls::{ReloadingTls, TlsFiles};
+use backrunner_proxy::{AppState, ProxyConfig, ServeOptions, app, serve};
+use elliptics::Client;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Arguments of `backrunner proxy`.
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// Configuration file (TOML; see README "HTTP proxy"). Without it, defaults plus flags.
+    #[arg(long, short, env = "BACKRUNNER_PROXY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Plain HTTP listen address (overrides `listen`).
+    #[arg(long, env = "BACKRUNNER_PROXY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Storage nodes, `ip:port[:family]`, comma-separated (overrides `remotes`).
+    #[arg(long = "remote", env = "BACKRUNNER_REMOTES", value_delimiter = ',')]
+    remotes: Vec<String>,
+    /// Metadata groups, comma-separated (overrides `metadata_groups`).
+    #[arg(long, env = "BACKRUNNER_METADATA_GROUPS", value_delimiter = ',')]
+    metadata_groups: Vec<u32>,
+    /// Bucket list key (overrides `bucket_list_key`; empty = none).
+    #[arg(long, env = "BACKRUNNER_BUCKET_LIST_KEY")]
+    bucket_list_key: Option<String>,
+}
+
+/// Builds the configuration: file (or defaults), then environment and flags.
+pub fn config_from(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            ProxyConfig::from_toml(&text)?
+        }
+        None => ProxyConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if !args.remotes.is_empty() {
+        config.remotes = args.remotes.clone();
+    }
+    if !args.metadata_groups.is_empty() {
+        config.metadata_groups = args.metadata_groups.clone();
+    }
+    if let Some(key) = &args.bucket_list_key {
+        config.bucket_list_key = key.clone();
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Runs the proxy until SIGINT/SIGTERM.
+pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let config = config_from(&args)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    println!(
+        "backrunner proxy listening on http://{}",
+        listener.local_addr()?
+    );
+    run_on(config, listener, super::shutdown_signal()).await
+}
+
+/// Connects to storage, loads bucket metadata and serves on `listener` (and on the
+/// HTTPS listener when configured) until `shutdown`.
+pub async fn run_on(
+    config: ProxyConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let client = Client::connect(config.client_config()?)
+        .await
+        .context("connecting to storage")?;
+    let state = AppState::new(config.clone(), client.clone())?;
+    state.spawn_stats_poller();
+    if let Err(e) = state.load_buckets().await {
+        tracing::warn!(error = %e, "bucket metadata not loaded yet; retrying in the background");
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let router = app(state.clone());
+    let options = ServeOptions::from_config(&config);
+    let https = match &config.https {
+        None => None,
+        Some(h) => {
+            let tls = ReloadingTls::load(TlsFiles {
+                cert: h.cert.clone(),
+                key: h.key.clone(),
+            })?;
+            let tls_listener = TcpListener::bind(h.listen)
+                .await
+                .with_context(|| format!("binding {}", h.listen))?;
+            println!(
+                "backrunner proxy listening on https://{}",
+                tls_listener.local_addr()?
+            );
+            tokio::spawn(tls.clone().watch(Duration::from_secs(10), stopped()));
+            Some(tokio::spawn(serve_tls(
+                tls_listener,
+                router.clone(),
+                options.clone(),
+                tls,
+                stopped(),
+            )))
+        }
+    };
+    let draining = state.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        draining.start_draining();
+        let _ = stop_tx.send(true);
+    });
+    serve(listener, router, options, stopped()).await?;
+    if let Some(task) = https {
+        task.await??;
+    }
+    client.shutdown().await;
+    Ok(())
+}

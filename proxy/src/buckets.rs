@@ -1,0 +1,336 @@
+//! Bucket metadata: reading and writing the objects of namespace `bucket` in the metadata
+//! groups ([`MetadataStore`]), and the proxy's cache of them ([`BucketCache`]): loaded at
+//! start, refreshed every N seconds, and loaded on demand for names it does not know, with
+//! negative caching so a flood of unknown names cannot hammer storage.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use elliptics::Session;
+use elliptics::bucket::{BucketList, BucketMetadata, METADATA_NAMESPACE};
+use elliptics::client::Client;
+use futures_util::{StreamExt, TryStreamExt};
+use prometheus::IntCounterVec;
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+
+/// Largest metadata object or bucket list read (1 MiB).
+pub const MAX_METADATA_BYTES: u64 = 1 << 20;
+
+/// Longest bucket name accepted.
+pub const MAX_BUCKET_NAME: usize = 255;
+
+/// Most unknown names remembered as missing; older entries are dropped beyond it.
+const MAX_NEGATIVE_ENTRIES: usize = 10_000;
+
+/// On-demand metadata reads running at once; further unknown names get a 503.
+const ON_DEMAND_LOADS: usize = 8;
+
+/// `name` when it can be a bucket name: non-empty, at most [`MAX_BUCKET_NAME`] bytes, no
+/// `/`, no control characters.
+pub fn valid_bucket_name(name: &str) -> Option<&str> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_BUCKET_NAME
+        && !name.contains('/')
+        && !name.chars().any(char::is_control);
+    ok.then_some(name)
+}
+
+/// Reads and writes bucket metadata objects and the bucket list in the metadata groups.
+#[derive(Debug, Clone)]
+pub struct MetadataStore {
+    session: Session,
+}
+
+impl MetadataStore {
+    /// A store over `client` using `groups` and namespace [`METADATA_NAMESPACE`].
+    pub fn new(client: &Client, groups: Vec<u32>) -> MetadataStore {
+        MetadataStore {
+            session: client
+                .session()
+                .groups(groups)
+                .namespace(METADATA_NAMESPACE),
+        }
+    }
+
+    /// Reads a whole metadata object (bounded by [`MAX_METADATA_BYTES`]).
+    async fn read_object(&self, key: &str) -> Result<Vec<u8>, elliptics::Error> {
+        let stream = self.session.read(key.as_bytes(), 0, 0).await?;
+        if stream.total_size() > MAX_METADATA_BYTES {
+            return Err(elliptics::Error::Protocol(format!(
+                "metadata object '{key}' has {} bytes, more than {MAX_METADATA_BYTES}",
+                stream.total_size()
+            )));
+        }
+        let bytes: BytesMut = stream
+            .try_fold(BytesMut::new(), |mut acc, chunk| async move {
+                acc.extend_from_slice(&chunk);
+                Ok(acc)
+            })
+            .await?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Reads bucket `name`: `Ok(None)` when it does not exist.
+    pub async fn read_bucket(
+        &self,
+        name: &str,
+    ) -> Result<Option<BucketMetadata>, elliptics::Error> {
+        match self.read_object(name).await {
+            Ok(bytes) => BucketMetadata::decode(&bytes)
+                .map(Some)
+                .map_err(|e| elliptics::Error::Protocol(format!("bucket '{name}': {e}"))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the bucket list under `key` (empty when it does not exist).
+    pub async fn read_list(&self, key: &str) -> Result<BucketList, elliptics::Error> {
+        match self.read_object(key).await {
+            Ok(bytes) => Ok(BucketList::parse(&bytes)),
+            Err(e) if e.is_not_found() => Ok(BucketList::parse(b"")),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn write_object(&self, key: &str, bytes: &[u8]) -> Result<(), elliptics::Error> {
+        let outcome = self
+            .session
+            .write(key.as_bytes(), bytes, bytes.len() as u64, 0)
+            .await?;
+        if let Some(failed) = outcome.failed().first() {
+            if let Err(e) = &failed.result {
+                tracing::warn!(key, group = failed.group, error = %e, "metadata write failed in a group");
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes bucket metadata (one plain WRITE to every metadata group).
+    pub async fn write_bucket(&self, meta: &BucketMetadata) -> Result<(), elliptics::Error> {
+        self.write_object(&meta.name, &meta.encode()).await
+    }
+
+    /// Writes the bucket list under `key`.
+    pub async fn write_list(&self, key: &str, list: &BucketList) -> Result<(), elliptics::Error> {
+        self.write_object(key, &list.render()).await
+    }
+
+    /// Removes bucket `name`'s metadata object.
+    pub async fn remove_bucket(&self, name: &str) -> Result<(), elliptics::Error> {
+        self.session.remove(name.as_bytes()).await.map(|_| ())
+    }
+}
+
+/// The proxy's view of bucket metadata.
+#[derive(Debug)]
+pub struct BucketCache {
+    store: MetadataStore,
+    list_key: String,
+    static_names: Vec<String>,
+    entries: RwLock<HashMap<String, Arc<BucketMetadata>>>,
+    missing: Mutex<HashMap<String, Instant>>,
+    missing_ttl: Duration,
+    loaded: AtomicBool,
+    on_demand: Semaphore,
+    lookups: Option<IntCounterVec>,
+}
+
+impl BucketCache {
+    /// An empty cache reading from `store`: the bucket list under `list_key` (empty = none)
+    /// plus `static_names`; unknown names stay missing for `missing_ttl`.
+    pub fn new(
+        store: MetadataStore,
+        list_key: String,
+        static_names: Vec<String>,
+        missing_ttl: Duration,
+    ) -> BucketCache {
+        BucketCache {
+            store,
+            list_key,
+            static_names,
+            entries: RwLock::new(HashMap::new()),
+            missing: Mutex::new(HashMap::new()),
+            missing_ttl,
+            loaded: AtomicBool::new(false),
+            on_demand: Semaphore::new(ON_DEMAND_LOADS),
+            lookups: None,
+        }
+    }
+
+    /// Counts every [`BucketCache::get`] in `counter` by result (`hit`, `loaded`,
+    /// `missing`, `negative`, `busy`, `error`).
+    pub fn with_lookup_counter(mut self, counter: IntCounterVec) -> BucketCache {
+        self.lookups = Some(counter);
+        self
+    }
+
+    fn count(&self, result: &str) {
+        if let Some(c) = &self.lookups {
+            c.with_label_values(&[result]).inc();
+        }
+    }
+
+    /// Whether one full load succeeded.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// The cached buckets, by name.
+    pub fn snapshot(&self) -> Vec<Arc<BucketMetadata>> {
+        let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = map.values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Reads the bucket list and every listed bucket. Buckets that fail to load keep their
+    /// previous entry; the cache counts as loaded once the list was read.
+    pub async fn refresh(&self) -> Result<usize, elliptics::Error> {
+        let mut names = self.static_names.clone();
+        if !self.list_key.is_empty() {
+            let list = self.store.read_list(&self.list_key).await?;
+            names.extend(list.names().iter().cloned());
+        }
+        names.sort();
+        names.dedup();
+        let loaded: Vec<(String, Result<Option<BucketMetadata>, elliptics::Error>)> =
+            futures_util::stream::iter(names)
+                .map(|name| async move {
+                    let r = self.store.read_bucket(&name).await;
+                    (name, r)
+                })
+                .buffer_unordered(8)
+                .collect()
+                .await;
+        let mut fresh = HashMap::new();
+        {
+            let old = self.entries.read().unwrap_or_else(|p| p.into_inner());
+            for (name, result) in loaded {
+                match result {
+                    Ok(Some(meta)) => {
+                        fresh.insert(name, Arc::new(meta));
+                    }
+                    Ok(None) => tracing::warn!(bucket = %name, "listed bucket has no metadata"),
+                    Err(e) => {
+                        tracing::warn!(bucket = %name, error = %e, "bucket metadata refresh failed");
+                        if let Some(prev) = old.get(&name) {
+                            fresh.insert(name, prev.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let count = fresh.len();
+        *self.entries.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        self.loaded.store(true, Ordering::Release);
+        Ok(count)
+    }
+
+    /// Bucket `name`: from the cache, else loaded from storage (unless recently found
+    /// missing). 404 when it does not exist, 503 when storage cannot say.
+    pub async fn get(&self, name: &str) -> Result<Arc<BucketMetadata>, ApiError> {
+        let not_found = || ApiError::BucketNotFound(name.to_owned());
+        let Some(name) = valid_bucket_name(name) else {
+            return Err(not_found());
+        };
+        if let Some(meta) = self
+            .entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            self.count("hit");
+            return Ok(meta.clone());
+        }
+        if self.recently_missing(name) {
+            self.count("negative");
+            return Err(not_found());
+        }
+        let Ok(_permit) = self.on_demand.try_acquire() else {
+            self.count("busy");
+            return Err(ApiError::Unavailable(
+                "too many unknown buckets requested at once".into(),
+            ));
+        };
+        match self.store.read_bucket(name).await {
+            Ok(Some(meta)) => {
+                let meta = Arc::new(meta);
+                self.entries
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name.to_owned(), meta.clone());
+                self.count("loaded");
+                Ok(meta)
+            }
+            Ok(None) => {
+                self.remember_missing(name);
+                self.count("missing");
+                Err(not_found())
+            }
+            Err(e) => {
+                self.count("error");
+                tracing::warn!(bucket = name, error = %e, "on-demand bucket metadata read failed");
+                Err(ApiError::Unavailable(
+                    "bucket metadata is unavailable".into(),
+                ))
+            }
+        }
+    }
+
+    fn recently_missing(&self, name: &str) -> bool {
+        let missing = self.missing.lock().unwrap_or_else(|p| p.into_inner());
+        missing
+            .get(name)
+            .is_some_and(|since| since.elapsed() < self.missing_ttl)
+    }
+
+    fn remember_missing(&self, name: &str) {
+        let mut missing = self.missing.lock().unwrap_or_else(|p| p.into_inner());
+        if missing.len() >= MAX_NEGATIVE_ENTRIES {
+            let ttl = self.missing_ttl;
+            missing.retain(|_, since| since.elapsed() < ttl);
+            if missing.len() >= MAX_NEGATIVE_ENTRIES {
+                missing.clear();
+            }
+        }
+        missing.insert(name.to_owned(), Instant::now());
+    }
+
+    /// Refreshes every `period` until the returned task is aborted.
+    pub fn spawn_refresher(self: &Arc<Self>, period: Duration) -> tokio::task::JoinHandle<()> {
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(cache) = cache.upgrade() else { return };
+                match cache.refresh().await {
+                    Ok(n) => tracing::debug!(buckets = n, "bucket metadata refreshed"),
+                    Err(e) => tracing::warn!(error = %e, "bucket list refresh failed"),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_bucket_name;
+
+    #[test]
+    fn bucket_names() {
+        assert_eq!(valid_bucket_name("photos"), Some("photos"));
+        assert_eq!(valid_bucket_name(""), None);
+        assert_eq!(valid_bucket_name("a/b"), None);
+        assert_eq!(valid_bucket_name("a\nb"), None);
+        assert_eq!(valid_bucket_name(&"x".repeat(256)), None);
+    }
+}

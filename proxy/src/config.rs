@@ -1,0 +1,334 @@
+//! The proxy's configuration (`proxy.toml`): listeners, storage remotes, bucket metadata
+//! source, limits and timeouts, response decoration. Parsed with serde from TOML (the CLI
+//! layers environment variables and flags on top) and validated once at start, with errors
+//! naming the field.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use elliptics::client::{ClientConfig, VersionPolicy};
+use elliptics::proto::{NodeAddr, ProtocolVersion};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+/// A configuration error naming the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("proxy config: {field}: {message}")]
+pub struct ConfigError {
+    /// The field, e.g. `https.cert`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Default key of the bucket list object in the metadata namespace.
+pub const DEFAULT_BUCKET_LIST_KEY: &str = "backrunner-bucket-list";
+
+/// The HTTPS listener.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpsConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// Proxy configuration. Every field but `remotes` and `metadata_groups` has a default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Plain HTTP listen address (default `127.0.0.1:9090`).
+    pub listen: SocketAddr,
+    /// Optional HTTPS listener beside the plain one.
+    pub https: Option<HttpsConfig>,
+    /// Storage nodes to connect to first, `ip:port[:family]`.
+    pub remotes: Vec<String>,
+    /// Groups holding bucket metadata and the bucket list.
+    pub metadata_groups: Vec<u32>,
+    /// Key of the bucket list object in namespace `bucket`; empty = do not read one.
+    pub bucket_list_key: String,
+    /// Buckets always loaded, in addition to the bucket list.
+    pub buckets: Vec<String>,
+    /// Seconds between bucket metadata refreshes (default 30).
+    pub metadata_refresh_secs: u64,
+    /// Seconds an unknown bucket name stays known-missing before storage is asked again
+    /// (default 5).
+    pub unknown_bucket_ttl_secs: u64,
+    /// Seconds between storage statistics polls (default 10).
+    pub stats_interval_secs: u64,
+    /// Handshake protocol version: `auto`, `2.26` or `3.0` (default `auto`).
+    pub protocol_version: String,
+    /// Storage request inactivity timeout in seconds (default 15).
+    pub storage_timeout_secs: u64,
+    /// Storage inactivity timeout of uploads in seconds (default 100, as Backrunner).
+    pub upload_timeout_secs: u64,
+    /// Seconds a client has to send its request headers (default 10); also closes idle
+    /// keep-alive connections.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stall (no byte read or written while the proxy waits on
+    /// it) before it is closed (default 120); slow but steady transfers are never cut.
+    pub idle_timeout_secs: u64,
+    /// Seconds in-flight requests get to finish on shutdown (default 30).
+    pub shutdown_grace_secs: u64,
+    /// Requests served at once; beyond, a fast 503 (default 1024).
+    pub max_concurrent_requests: usize,
+    /// Largest request header block in bytes (default 16 KiB; at least 8 KiB).
+    pub max_header_bytes: usize,
+    /// Largest upload in bytes, 0 = unlimited (default 0; buckets may set their own).
+    pub max_body_size: u64,
+    /// Largest `bulk_delete` request body in bytes (default 1 MiB).
+    pub max_bulk_delete_body: usize,
+    /// Groups that must store an upload for it to succeed (default 1).
+    pub upload_quorum: usize,
+    /// Bytes fetched per storage READ while streaming (default 256 KiB).
+    pub read_chunk_size: usize,
+    /// Bytes sent per storage WRITE of a large upload (default 4 MiB).
+    pub write_chunk_size: usize,
+    /// Upload bytes held in memory at once across all requests (default 256 MiB). Each
+    /// upload reserves `min(length, write_chunk_size)` before reading its body; when the
+    /// budget is spent, new uploads wait without reading their sockets (backpressure).
+    pub max_inflight_upload_bytes: u64,
+    /// Most ranges honoured in one request; beyond, the whole object is sent (default 16).
+    pub max_ranges: usize,
+    /// Directory served for GETs outside the API (none by default).
+    pub static_root: Option<PathBuf>,
+    /// Headers added to every reply.
+    pub extra_headers: BTreeMap<String, String>,
+    /// Extension → Content-Type overrides of the built-in table.
+    pub content_types: HashMap<String, String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            https: None,
+            remotes: Vec::new(),
+            metadata_groups: Vec::new(),
+            bucket_list_key: DEFAULT_BUCKET_LIST_KEY.into(),
+            buckets: Vec::new(),
+            metadata_refresh_secs: 30,
+            unknown_bucket_ttl_secs: 5,
+            stats_interval_secs: 10,
+            protocol_version: "auto".into(),
+            storage_timeout_secs: 15,
+            upload_timeout_secs: 100,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 120,
+            shutdown_grace_secs: 30,
+            max_concurrent_requests: 1024,
+            max_header_bytes: 16 << 10,
+            max_body_size: 0,
+            max_bulk_delete_body: 1 << 20,
+            upload_quorum: 1,
+            read_chunk_size: 256 << 10,
+            write_chunk_size: 4 << 20,
+            max_inflight_upload_bytes: 256 << 20,
+            max_ranges: crate::range::DEFAULT_MAX_RANGES,
+            static_root: None,
+            extra_headers: BTreeMap::new(),
+            content_types: HashMap::new(),
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// Parses TOML text (unknown fields are errors).
+    pub fn from_toml(text: &str) -> Result<ProxyConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| err("toml", e.to_string()))
+    }
+
+    /// Checks every field; the typed views below only succeed on a valid configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.remotes.is_empty() {
+            return Err(err("remotes", "at least one storage node is required"));
+        }
+        self.remote_addrs()?;
+        if self.metadata_groups.is_empty() {
+            return Err(err("metadata_groups", "at least one group is required"));
+        }
+        self.version_policy()?;
+        self.extra_header_map()?;
+        let positive = [
+            ("metadata_refresh_secs", self.metadata_refresh_secs),
+            ("stats_interval_secs", self.stats_interval_secs),
+            ("storage_timeout_secs", self.storage_timeout_secs),
+            ("upload_timeout_secs", self.upload_timeout_secs),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(err(field, "must be positive"));
+            }
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(err("max_concurrent_requests", "must be positive"));
+        }
+        if self.max_header_bytes < 8192 {
+            return Err(err("max_header_bytes", "must be at least 8192"));
+        }
+        if self.upload_quorum == 0 {
+            return Err(err("upload_quorum", "must be at least 1"));
+        }
+        if !(4096..=(16 << 20)).contains(&self.read_chunk_size) {
+            return Err(err("read_chunk_size", "must be between 4 KiB and 16 MiB"));
+        }
+        if !(4096..=(32 << 20)).contains(&self.write_chunk_size) {
+            return Err(err("write_chunk_size", "must be between 4 KiB and 32 MiB"));
+        }
+        if self.max_inflight_upload_bytes < self.write_chunk_size as u64 {
+            return Err(err(
+                "max_inflight_upload_bytes",
+                "must hold at least one write chunk",
+            ));
+        }
+        if self.max_inflight_upload_bytes > (u64::from(u32::MAX) << 10) {
+            return Err(err("max_inflight_upload_bytes", "at most 4 TiB"));
+        }
+        if self.max_ranges == 0 {
+            return Err(err("max_ranges", "must be positive"));
+        }
+        if let Some(https) = &self.https {
+            if https.listen == self.listen && https.listen.port() != 0 {
+                return Err(err("https.listen", "must differ from listen"));
+            }
+        }
+        for (i, name) in self.buckets.iter().enumerate() {
+            if crate::buckets::valid_bucket_name(name).is_none() {
+                return Err(err(format!("buckets[{i}]"), "not a valid bucket name"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The remotes as node addresses (`:2` = IPv4 family when omitted).
+    pub fn remote_addrs(&self) -> Result<Vec<NodeAddr>, ConfigError> {
+        self.remotes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| NodeAddr::parse(r).map_err(|e| err(format!("remotes[{i}]"), e)))
+            .collect()
+    }
+
+    /// The handshake version policy.
+    pub fn version_policy(&self) -> Result<VersionPolicy, ConfigError> {
+        match self.protocol_version.trim() {
+            "" | "auto" => Ok(VersionPolicy::Auto),
+            v => v
+                .parse::<ProtocolVersion>()
+                .map(VersionPolicy::Fixed)
+                .map_err(|e: String| err("protocol_version", e)),
+        }
+    }
+
+    /// The Elliptics client configuration.
+    pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
+        Ok(ClientConfig {
+            remotes: self.remote_addrs()?,
+            protocol_version: self.version_policy()?,
+            wait_timeout: Duration::from_secs(self.storage_timeout_secs),
+            read_chunk_size: self.read_chunk_size,
+            write_chunk_size: self.write_chunk_size,
+            ..ClientConfig::default()
+        })
+    }
+
+    /// The configured extra response headers.
+    pub fn extra_header_map(&self) -> Result<HeaderMap, ConfigError> {
+        let mut map = HeaderMap::new();
+        for (name, value) in &self.extra_headers {
+            let field = format!("extra_headers.{name}");
+            let n = HeaderName::try_from(name.as_str())
+                .map_err(|_| err(&field, "not a valid header name"))?;
+            let v = HeaderValue::try_from(value.as_str())
+                .map_err(|_| err(&field, "not a valid header value"))?;
+            map.append(n, v);
+        }
+        Ok(map)
+    }
+
+    /// Metadata refresh period.
+    pub fn metadata_refresh(&self) -> Duration {
+        Duration::from_secs(self.metadata_refresh_secs)
+    }
+
+    /// Header read timeout.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// Shutdown deadline for in-flight requests.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> ProxyConfig {
+        ProxyConfig::from_toml("remotes = [\"127.0.0.1:1025\"]\nmetadata_groups = [1, 2]\n")
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn defaults_and_minimal_file() {
+        let cfg = minimal();
+        assert_eq!(cfg.validate(), Ok(()));
+        assert_eq!(cfg.listen.port(), 9090);
+        assert_eq!(cfg.bucket_list_key, DEFAULT_BUCKET_LIST_KEY);
+        assert_eq!(cfg.upload_quorum, 1);
+        let client = cfg.client_config().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client.read_chunk_size, 256 << 10);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut cfg = minimal();
+        cfg.remotes = vec!["nonsense".into()];
+        assert_eq!(
+            cfg.validate().map_err(|e| e.field),
+            Err("remotes[0]".into())
+        );
+        let mut cfg = minimal();
+        cfg.metadata_groups.clear();
+        assert_eq!(
+            cfg.validate().map_err(|e| e.field),
+            Err("metadata_groups".into())
+        );
+        let mut cfg = minimal();
+        cfg.extra_headers.insert("bad header".into(), "x".into());
+        assert_eq!(
+            cfg.validate().map_err(|e| e.field),
+            Err("extra_headers.bad header".into())
+        );
+        let mut cfg = minimal();
+        cfg.protocol_version = "banana".into();
+        assert_eq!(
+            cfg.validate().map_err(|e| e.field),
+            Err("protocol_version".into())
+        );
+        let mut cfg = minimal();
+        cfg.upload_quorum = 0;
+        assert_eq!(
+            cfg.validate().map_err(|e| e.field),
+            Err("upload_quorum".into())
+        );
+        let unknown = ProxyConfig::from_toml("remotez = []");
+        assert_eq!(unknown.map_err(|e| e.field), Err("toml".into()));
+    }
+}

@@ -1,0 +1,256 @@
+//! `GET|HEAD /get/{bucket}/{key}`: streamed reads with RFC 9110 conditionals and ranges.
+//!
+//! A plain GET (no `Range`, no `If-*`, no `offset`/`size` window) costs one storage round
+//! trip: the first READ answers with the object's size and timestamp along with its first
+//! chunk. Anything else first LOOKUPs the object (size, timestamp), decides with
+//! [`range::evaluate`](crate::range::evaluate), then reads exactly the bytes it serves:
+//! one `Session::read(key, offset, len)` per range, so bytes read ≈ bytes served.
+//!
+//! Validators: `Last-Modified` is the record timestamp; the `ETag` is always the identity
+//! tag (id, size, timestamp), because the first READ reply carries no checksum and the tag
+//! must not depend on which path answered.
+
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use elliptics::Session;
+use elliptics::proto::Id;
+use futures_util::{StreamExt, TryStreamExt, future, stream};
+use http::{HeaderValue, Method, StatusCode, header};
+
+use super::{Target, authorize, read_session, storage_error};
+use crate::acl::Operation;
+use crate::error::ApiError;
+use crate::range::etag::identity_etag;
+use crate::range::{
+    ByteRange, ByterangesBody, ConditionalRequest, Decision, QueryWindow, evaluate,
+    generate_boundary, http_date,
+};
+use crate::state::AppState;
+
+/// What the validators of an object are.
+struct ObjectMeta {
+    size: u64,
+    mtime: SystemTime,
+    etag: String,
+}
+
+impl ObjectMeta {
+    fn new(id: &Id, size: u64, mtime: SystemTime) -> ObjectMeta {
+        ObjectMeta {
+            size,
+            mtime,
+            etag: identity_etag(&id.0, size, mtime),
+        }
+    }
+}
+
+/// The get handler (HEAD too).
+pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let (parts, _body) = req.into_parts();
+    let target = Target::parse(&parts, "/get/")?;
+    let mut conditions = ConditionalRequest::from_headers(&parts.headers);
+    conditions.window = QueryWindow::from_query(parts.uri.query().unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("invalid query parameter '{}'", e.name)))?;
+    let bucket = authorize(&state, &parts, &target.bucket, Operation::Read).await?;
+    let session = read_session(&state, &parts, &bucket, &target.key);
+    let id = session.id(&target.key);
+    let content_type = state.content_types.for_key(&target.key_text()).to_owned();
+    let head = parts.method == Method::HEAD;
+
+    let plain = !head
+        && conditions.window.is_none()
+        && conditions.range.is_none()
+        && conditions.if_match.is_none()
+        && conditions.if_none_match.is_none()
+        && conditions.if_modified_since.is_none()
+        && conditions.if_unmodified_since.is_none();
+    if plain {
+        let stream = session
+            .read(&target.key, 0, 0)
+            .await
+            .map_err(|e| storage_error("read", &e))?;
+        let meta = ObjectMeta::new(
+            &id,
+            stream.total_size(),
+            stream.timestamp().to_system_time(),
+        );
+        let body = Body::from_stream(stream);
+        return Ok(reply(StatusCode::OK, &meta, &content_type, meta.size, body));
+    }
+
+    let found = session
+        .lookup_first(&target.key)
+        .await
+        .map_err(|e| storage_error("lookup", &e))?;
+    let info = found.result.map_err(|e| storage_error("lookup", &e))?.info;
+    let meta = ObjectMeta::new(&id, info.size, info.mtime.to_system_time());
+    let decision = evaluate(
+        &parts.method,
+        &conditions,
+        &meta.etag,
+        meta.mtime,
+        meta.size,
+        state.config.max_ranges,
+    );
+    match decision {
+        Decision::NotModified => Ok(reply(
+            StatusCode::NOT_MODIFIED,
+            &meta,
+            &content_type,
+            0,
+            Body::empty(),
+        )
+        .without_length()),
+        Decision::PreconditionFailed => Err(ApiError::PreconditionFailed),
+        Decision::Unsatisfiable => Err(ApiError::RangeNotSatisfiable { size: meta.size }),
+        Decision::Full => {
+            let range = ByteRange::new(0, meta.size.saturating_sub(1));
+            let body = match range {
+                Some(r) if !head => range_body(&session, &target.key, r, &meta).await?,
+                _ => Body::empty(),
+            };
+            Ok(reply(StatusCode::OK, &meta, &content_type, meta.size, body))
+        }
+        Decision::Window(r) => {
+            let body = read_unless_head(head, &session, &target.key, r, &meta).await?;
+            Ok(reply(
+                StatusCode::OK,
+                &meta,
+                &content_type,
+                r.length(),
+                body,
+            ))
+        }
+        Decision::Partial(r) => {
+            let body = read_unless_head(head, &session, &target.key, r, &meta).await?;
+            let mut response = reply(
+                StatusCode::PARTIAL_CONTENT,
+                &meta,
+                &content_type,
+                r.length(),
+                body,
+            );
+            set(
+                &mut response,
+                header::CONTENT_RANGE,
+                r.content_range(meta.size),
+            );
+            Ok(response)
+        }
+        Decision::Multi(ranges) => {
+            let framing = ByterangesBody::new(
+                &ranges,
+                &content_type,
+                meta.size,
+                generate_boundary(&mut rand::thread_rng()),
+            );
+            let length = framing.content_length();
+            let multipart_type = framing.content_type();
+            let body = match head {
+                true => Body::empty(),
+                false => multipart_body(session, target.key, framing),
+            };
+            let status = StatusCode::PARTIAL_CONTENT;
+            Ok(reply(status, &meta, &multipart_type, length, body))
+        }
+    }
+}
+
+async fn read_unless_head(
+    head: bool,
+    session: &Session,
+    key: &[u8],
+    range: ByteRange,
+    meta: &ObjectMeta,
+) -> Result<Body, ApiError> {
+    match head {
+        true => Ok(Body::empty()),
+        false => range_body(session, key, range, meta).await,
+    }
+}
+
+/// Opens one READ for `range` before the headers go out, so a storage failure is still a
+/// proper error reply.
+async fn range_body(
+    session: &Session,
+    key: &[u8],
+    range: ByteRange,
+    meta: &ObjectMeta,
+) -> Result<Body, ApiError> {
+    let stream = session
+        .read(key, range.start, range.length())
+        .await
+        .map_err(|e| storage_error("read", &e))?;
+    if stream.total_size() != meta.size {
+        tracing::warn!(
+            looked_up = meta.size,
+            read = stream.total_size(),
+            "object changed between lookup and read"
+        );
+    }
+    Ok(Body::from_stream(stream))
+}
+
+/// The parts of a `multipart/byteranges` body, each read when the client gets to it.
+fn multipart_body(session: Session, key: Vec<u8>, framing: ByterangesBody) -> Body {
+    let trailer = Bytes::from(framing.trailer().to_owned());
+    let parts = framing.parts().to_vec();
+    let bodies = stream::iter(parts).flat_map(move |part| {
+        let session = session.clone();
+        let key = key.clone();
+        let header = stream::once(future::ready(Ok::<_, elliptics::Error>(Bytes::from(
+            part.header,
+        ))));
+        let data = stream::once(async move {
+            session
+                .read(&key, part.range.start, part.range.length())
+                .await
+        })
+        .try_flatten();
+        header.chain(data)
+    });
+    let all = bodies.chain(stream::once(future::ready(Ok(trailer))));
+    Body::from_stream(all)
+}
+
+/// A reply with the object headers; `length` is the body's Content-Length.
+fn reply(
+    status: StatusCode,
+    meta: &ObjectMeta,
+    content_type: &str,
+    length: u64,
+    body: Body,
+) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    set(&mut response, header::ACCEPT_RANGES, "bytes".into());
+    set(&mut response, header::ETAG, meta.etag.clone());
+    set(&mut response, header::LAST_MODIFIED, http_date(meta.mtime));
+    set(&mut response, header::CONTENT_TYPE, content_type.to_owned());
+    set(&mut response, header::CONTENT_LENGTH, length.to_string());
+    response
+}
+
+fn set(response: &mut Response, name: header::HeaderName, value: String) {
+    if let Ok(v) = HeaderValue::try_from(value) {
+        response.headers_mut().insert(name, v);
+    }
+}
+
+trait WithoutLength {
+    fn without_length(self) -> Self;
+}
+
+impl WithoutLength for Response {
+    /// 304 replies carry no Content-Length (RFC 9110 §15.4.5 allows it, but it would
+    /// describe the full object).
+    fn without_length(mut self) -> Self {
+        self.headers_mut().remove(header::CONTENT_LENGTH);
+        self.headers_mut().remove(header::CONTENT_TYPE);
+        self
+    }
+}

@@ -1,0 +1,107 @@
+//! `POST|PUT /nobucket_upload/{key}`: the proxy picks the bucket. Candidates are the cached
+//! buckets the request may write to (ACL) whose `max-size` admits the body; each is scored
+//! from the polled statistics and live write timings of the backends owning the key
+//! ([`selection`](crate::selection)), one is drawn at random by weight, and the upload
+//! proceeds as `/upload` into it. No eligible bucket → 503.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use elliptics::proto::Id;
+
+use super::decoded_path;
+use super::upload::{content_length, store, write_offset};
+use crate::access_log::UserSlot;
+use crate::acl::{self, Operation};
+use crate::error::ApiError;
+use crate::selection;
+use crate::signature::{CanonicalRequest, ParsedAuthorization};
+use crate::state::AppState;
+
+/// The handler.
+pub async fn nobucket_upload(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let path = decoded_path(&parts)?;
+    let key = path
+        .strip_prefix(b"/nobucket_upload/".as_slice())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("missing key".into()))?
+        .to_vec();
+    let size = content_length(&parts.headers)?.ok_or(ApiError::LengthRequired)?;
+    let offset = write_offset(&parts.headers)?;
+    if size == 0 {
+        return Err(ApiError::EmptyUpload);
+    }
+
+    let auth = ParsedAuthorization::from_headers(&parts.headers);
+    if let Some(slot) = parts.extensions.get::<UserSlot>() {
+        slot.set(&auth.user);
+    }
+    let canonical = CanonicalRequest::from_request(&parts.method, &parts.uri, &parts.headers)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let all = state.buckets.snapshot();
+    if all.is_empty() {
+        return Err(ApiError::Unavailable("no buckets are configured".into()));
+    }
+    let mut refusal = None;
+    let writable: Vec<_> = all
+        .into_iter()
+        .filter(
+            |b| match acl::authorize(b, Operation::Write, &auth, &canonical) {
+                Ok(_) => b.max_size == 0 || size <= b.max_size,
+                Err(e) => {
+                    refusal.get_or_insert(e);
+                    false
+                }
+            },
+        )
+        .collect();
+    if writable.is_empty() {
+        return Err(match refusal {
+            Some(e) => e.into(),
+            None => ApiError::PayloadTooLarge {
+                limit: state
+                    .buckets
+                    .snapshot()
+                    .iter()
+                    .map(|b| b.max_size)
+                    .max()
+                    .unwrap_or(0),
+            },
+        });
+    }
+
+    let routes = state.client.route_table();
+    let now = Instant::now();
+    let candidates: Vec<_> = writable
+        .iter()
+        .map(|b| {
+            let id = Id::from_key(b.name.as_bytes(), &key);
+            state.cluster.candidate(&routes, b, &id, now)
+        })
+        .collect();
+    let weights = selection::weights(&candidates, size, &state.selection);
+    let Some(chosen) = selection::choose(&weights, &mut rand::thread_rng()) else {
+        state.metrics.selection_none.inc();
+        tracing::warn!(
+            candidates = candidates.len(),
+            "no bucket can take the upload"
+        );
+        return Err(ApiError::Unavailable(
+            "no bucket can take the upload right now".into(),
+        ));
+    };
+    state
+        .metrics
+        .selection_decisions
+        .with_label_values(&[chosen.as_str()])
+        .inc();
+    let Some(bucket) = writable.iter().find(|b| b.name == chosen) else {
+        return Err(ApiError::Internal);
+    };
+    store(&state, &parts, body, bucket, &key, size, offset).await
+}

@@ -1,0 +1,85 @@
+//! `GET /stat[/b1,b2]`: bucket metadata without tokens and, per group of each bucket, the
+//! polled statistics of every backend serving that group (protocol reference §14.2: from
+//! the cached statistics, no storage traffic).
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use elliptics::bucket::BucketMetadata;
+use serde_json::{Value, json};
+
+use super::decoded_path;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The handler: every cached bucket, or the comma-separated names after `/stat/`.
+pub async fn stat(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let (parts, _body) = req.into_parts();
+    let path = decoded_path(&parts)?;
+    let path = String::from_utf8(path)
+        .map_err(|_| ApiError::BadRequest("bucket names must be UTF-8".into()))?;
+    let list = path.trim_start_matches("/stat").trim_matches('/');
+    let buckets = if list.is_empty() {
+        state.buckets.snapshot()
+    } else {
+        let mut found = Vec::new();
+        for name in list.split(',').filter(|n| !n.is_empty()) {
+            found.push(state.buckets.get(name).await?);
+        }
+        found
+    };
+    let routes = state.client.route_table();
+    let now = Instant::now();
+    let docs: Vec<Value> = buckets
+        .iter()
+        .map(|b| bucket_doc(&state, &routes, b, now))
+        .collect();
+    Ok(Json(json!({ "buckets": docs, "stats_loaded": state.cluster.is_loaded() })).into_response())
+}
+
+fn bucket_doc(
+    state: &AppState,
+    routes: &elliptics::client::RouteTable,
+    bucket: &BucketMetadata,
+    now: Instant,
+) -> Value {
+    let acl: Vec<Value> = bucket
+        .acl
+        .values()
+        .map(|e| json!({"user": e.user, "flags": e.flags.bits()}))
+        .collect();
+    let all_backends = routes.backends();
+    let groups: Vec<Value> = bucket
+        .groups
+        .iter()
+        .map(|g| {
+            let backends: Vec<Value> = all_backends
+                .iter()
+                .filter(|rb| rb.group == *g)
+                .map(|rb| {
+                    let owner = (rb.addr, rb.backend_id);
+                    match state.cluster.stat(&owner, now) {
+                        Some(s) => json!({
+                            "node": rb.addr.to_string(), "backend": rb.backend_id,
+                            "state": s.state, "defrag_state": s.defrag_state,
+                            "read_only": s.read_only, "error": s.error_code,
+                            "used_size": s.used_size, "removed_size": s.removed_size,
+                            "total_size_limit": s.total_size_limit, "vfs_avail": s.vfs_avail,
+                            "records_total": s.records_total, "records_removed": s.records_removed,
+                        }),
+                        None => json!({
+                            "node": rb.addr.to_string(), "backend": rb.backend_id, "stats": null,
+                        }),
+                    }
+                })
+                .collect();
+            json!({"group": g, "backends": backends})
+        })
+        .collect();
+    json!({
+        "name": bucket.name, "groups": groups, "acl": acl, "flags": bucket.flags,
+        "max_size": bucket.max_size, "max_key_num": bucket.max_key_num,
+    })
+}

@@ -1,0 +1,288 @@
+//! The proxy's API over real sockets: upload/get round trips of several sizes, HEAD,
+//! upload refusals (400/411/413/404), lookup, delete then 404, bulk delete, keys with
+//! slashes and UTF-8, trace ids, JSON error bodies.
+
+use futures_util::stream;
+
+use crate::payload;
+use crate::proxy_support::{ProxyFixture, expect_json_error, json, public_bucket};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_upload_get_round_trip_sizes() {
+    let fx = ProxyFixture::start(&[public_bucket("b")]).await;
+    for (i, size) in [1usize, 64 << 10, (10 << 20) + 1].into_iter().enumerate() {
+        let body = payload(i as u64 + 1, size);
+        let key = format!("round/{size}.bin");
+        let r = fx
+            .http
+            .put(fx.url(&format!("/upload/b/{key}")))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "upload {size}");
+        let reply: serde_json::Value = json(r).await;
+        assert_eq!(reply["bucket"], "b");
+        assert_eq!(reply["key"], key.as_str());
+        assert_eq!(reply["reply"]["success-groups"], serde_json::json!([1, 2]));
+        assert_eq!(reply["reply"]["error-groups"], serde_json::json!([]));
+        for info in reply["reply"]["info"].as_array().unwrap() {
+            assert_eq!(info["size"], size as u64);
+            assert_eq!(info["error"], "");
+            assert_eq!(info["id"].as_str().unwrap().len(), 128);
+        }
+
+        let r = fx
+            .http
+            .get(fx.url(&format!("/get/b/{key}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-length"], size.to_string().as_str());
+        assert_eq!(r.headers()["accept-ranges"], "bytes");
+        assert_eq!(r.headers()["content-type"], "application/octet-stream");
+        assert!(r.headers().contains_key("etag"));
+        assert!(r.headers().contains_key("last-modified"));
+        let got = r.bytes().await.unwrap();
+        assert!(got == body, "body of {size} bytes differs");
+
+        let r = fx
+            .http
+            .head(fx.url(&format!("/get/b/{key}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-length"], size.to_string().as_str());
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_upload_refusals_are_json() {
+    let mut small = public_bucket("small");
+    small.max_size = 100;
+    let fx = ProxyFixture::start(&[public_bucket("b"), small]).await;
+    let r = fx
+        .http
+        .post(fx.url("/upload/b/empty"))
+        .header("content-length", "0")
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 400).await;
+    let chunks = stream::iter([Ok::<_, std::io::Error>(b"abc".to_vec())]);
+    let r = fx
+        .http
+        .post(fx.url("/upload/b/chunked"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 411).await;
+    let r = fx
+        .http
+        .post(fx.url("/upload/small/big"))
+        .body(vec![0u8; 101])
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_json_error(r, 413).await;
+    assert!(msg.contains("100"), "{msg}");
+    assert_eq!(fx.upload("small", "fits", &[1u8; 100]).await, 200);
+    let r = fx
+        .http
+        .post(fx.url("/upload/nosuch/k"))
+        .body(vec![1u8])
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_json_error(r, 404).await;
+    assert!(msg.contains("nosuch"), "{msg}");
+    let r = fx
+        .http
+        .post(fx.url("/upload/b/"))
+        .body(vec![1u8])
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 400).await;
+    let r = fx.http.get(fx.url("/upload/b/k")).send().await.unwrap();
+    expect_json_error(r, 405).await;
+    let r = fx.http.get(fx.url("/no/such/route")).send().await.unwrap();
+    expect_json_error(r, 404).await;
+    let r = fx
+        .http
+        .get(fx.url("/get/b/never-written"))
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 404).await;
+
+    // A bucket created after start is loaded on demand.
+    let store = backrunner_proxy::buckets::MetadataStore::new(&fx.storage, vec![1, 2]);
+    store.write_bucket(&public_bucket("late")).await.unwrap();
+    assert_eq!(fx.upload("late", "k", b"x").await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_http2_and_extra_headers() {
+    let fx = ProxyFixture::start_with(&[public_bucket("b")], |c| {
+        c.extra_headers
+            .insert("X-Served-By".into(), "backrunner-test".into());
+    })
+    .await;
+    assert_eq!(fx.upload("b", "h2.txt", b"over h2c").await, 200);
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = h2.get(fx.url("/get/b/h2.txt")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-served-by"], "backrunner-test");
+    assert_eq!(r.text().await.unwrap(), "over h2c");
+    let r = h2
+        .get(fx.url("/get/b/h2.txt"))
+        .header("range", "bytes=5-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.text().await.unwrap(), "h2c");
+    // Extra headers decorate errors and 304s too.
+    let r = fx.http.get(fx.url("/get/b/missing")).send().await.unwrap();
+    assert_eq!(r.headers()["x-served-by"], "backrunner-test");
+    let first = fx.http.get(fx.url("/get/b/h2.txt")).send().await.unwrap();
+    let etag = first.headers()["etag"].clone();
+    let r = fx
+        .http
+        .get(fx.url("/get/b/h2.txt"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(r.headers()["x-served-by"], "backrunner-test");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_lookup_delete_and_bulk_delete() {
+    let fx = ProxyFixture::start(&[public_bucket("b")]).await;
+    assert_eq!(fx.upload("b", "doomed", b"bye").await, 200);
+    let r = fx
+        .http
+        .get(fx.url("/lookup/b/doomed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: serde_json::Value = json(r).await;
+    assert_eq!(doc["success-groups"], serde_json::json!([1, 2]));
+    assert_eq!(doc["info"][0]["size"], 3);
+    assert!(
+        doc["info"][0]["server"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+
+    let r = fx
+        .http
+        .delete(fx.url("/delete/b/doomed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: serde_json::Value = json(r).await;
+    assert_eq!(doc["success-groups"], serde_json::json!([1, 2]));
+    let r = fx.http.get(fx.url("/get/b/doomed")).send().await.unwrap();
+    expect_json_error(r, 404).await;
+    let r = fx
+        .http
+        .get(fx.url("/lookup/b/doomed"))
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 404).await;
+    let r = fx
+        .http
+        .post(fx.url("/delete/b/doomed"))
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 404).await;
+
+    for k in ["k1", "k2"] {
+        assert_eq!(fx.upload("b", k, k.as_bytes()).await, 200);
+    }
+    let r = fx
+        .http
+        .post(fx.url("/bulk_delete/b"))
+        .body(r#"{"keys": ["k1", "k2", "missing"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let failures: serde_json::Value = json(r).await;
+    let failures = failures.as_object().unwrap();
+    assert_eq!(failures.keys().collect::<Vec<_>>(), ["missing"]);
+    for k in ["k1", "k2"] {
+        let r = fx
+            .http
+            .get(fx.url(&format!("/get/b/{k}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    let r = fx
+        .http
+        .post(fx.url("/bulk_delete/b"))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 400).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_keys_with_slashes_utf8_and_trace_ids() {
+    let fx = ProxyFixture::start(&[public_bucket("b")]).await;
+    let path = "/upload/b/dir/sub/%C3%A9t%C3%A9%20%2F%3F.txt";
+    let r = fx
+        .http
+        .post(fx.url(path))
+        .body("summer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply: serde_json::Value = json(r).await;
+    assert_eq!(reply["key"], "dir/sub/été /?.txt");
+    let r = fx
+        .http
+        .get(fx.url("/get/b/dir/sub/%C3%A9t%C3%A9%20%2F%3F.txt"))
+        .header("X-Request", "12345")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-request"], "12345");
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(r.text().await.unwrap(), "summer");
+    // The key is stored under its decoded bytes: the storage client finds it too.
+    let session = fx.storage.session().groups(vec![2]).namespace("b");
+    let data = crate::read_all(&session, "dir/sub/été /?.txt".as_bytes(), 0, 0)
+        .await
+        .unwrap();
+    assert_eq!(data, b"summer");
+    let r = fx.http.get(fx.url("/ping")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-request"));
+    let r = fx.http.get(fx.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

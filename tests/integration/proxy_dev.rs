@@ -1,0 +1,126 @@
+//! `backrunner dev` as a process: it starts, becomes ready, and the requests it prints —
+//! including the signed upload to the `private` bucket with the printed Authorization
+//! header — work as printed.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use backrunner_tests::{backrunner_bin, wait_until};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Two consecutive free ports (P, P+1) for the dev nodes.
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}
+
+/// The header value in a printed `-H 'Authorization: ...'`.
+fn printed_authorization(line: &str) -> String {
+    let start = line.find("Authorization: ").unwrap() + "Authorization: ".len();
+    let rest = &line[start..];
+    rest[..rest.find('\'').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_dev_mode_examples_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let node_port = free_port_pair();
+    let proxy_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(backrunner_bin())
+        .arg("dev")
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .arg("--node-port")
+        .arg(node_port.to_string())
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{proxy_port}"))
+        .env("BACKRUNNER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    while printed.len() < 12 {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("dev prints its banner in time")
+            .unwrap()
+            .expect("dev still running");
+        let done = line.contains("backrunner sign");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let base = format!("http://127.0.0.1:{proxy_port}");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ready = async || {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), ready).await,
+        "{printed:?}"
+    );
+
+    let r = http
+        .post(format!("{base}/upload/default/hello.txt"))
+        .body("hello, backrunner")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{base}/get/default/hello.txt"))
+        .header("range", "bytes=0-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "hello");
+
+    let upload_line = printed
+        .iter()
+        .find(|l| l.contains("/upload/private/example.txt"))
+        .unwrap();
+    let get_line = printed
+        .iter()
+        .find(|l| l.contains("Authorization") && l.contains("/get/private/example.txt"))
+        .unwrap();
+    let r = http
+        .post(format!("{base}/upload/private/example.txt"))
+        .header("authorization", printed_authorization(upload_line))
+        .body("secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "printed signed upload works");
+    let r = http
+        .get(format!("{base}/get/private/example.txt"))
+        .header("authorization", printed_authorization(get_line))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "secret");
+    let r = http
+        .get(format!("{base}/get/private/example.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}

@@ -1,0 +1,210 @@
+//! Proxy test fixture: two storage nodes (groups 1 and 2), bucket metadata written through
+//! `MetadataStore`, and the proxy's router served on an ephemeral port by `serve`, talked
+//! to over real sockets with reqwest.
+
+use std::time::Duration;
+
+use backrunner_node::Node;
+use backrunner_proxy::buckets::MetadataStore;
+use backrunner_proxy::server::serve_tls;
+use backrunner_proxy::tls::{ReloadingTls, TlsFiles};
+use backrunner_proxy::{AppState, ProxyConfig, ServeOptions, app, serve};
+use backrunner_tests::{BackendSpec, connect, start_node, wait_until};
+use elliptics::bucket::{AclEntry, AclFlags, BucketList, BucketMetadata};
+use tokio::sync::watch;
+
+/// A running proxy over two nodes.
+pub struct ProxyFixture {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// `https://localhost:port` when the configuration has an HTTPS listener.
+    pub https_base: Option<String>,
+    /// The HTTPS listener's address.
+    pub https_addr: Option<std::net::SocketAddr>,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// A storage client of the test itself (for setup and checks behind the proxy).
+    pub storage: elliptics::Client,
+    /// The nodes (kept alive).
+    nodes: Vec<Option<Node>>,
+    shutdown: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+/// A bucket on groups 1 and 2 with no ACL (public).
+pub fn public_bucket(name: &str) -> BucketMetadata {
+    let mut meta = BucketMetadata::new(name);
+    meta.groups = vec![1, 2];
+    meta
+}
+
+/// Adds user `user` with `token` and `flags` to `meta`.
+pub fn with_user(mut meta: BucketMetadata, user: &str, token: &str, flags: u64) -> BucketMetadata {
+    meta.acl.insert(
+        user.into(),
+        AclEntry {
+            version: 1,
+            user: user.into(),
+            token: token.into(),
+            flags: AclFlags(flags),
+        },
+    );
+    meta
+}
+
+impl ProxyFixture {
+    /// Starts nodes, writes `buckets` and the bucket list, starts the proxy with `tweak`
+    /// applied to its configuration.
+    pub async fn start_with(
+        buckets: &[BucketMetadata],
+        tweak: impl FnOnce(&mut ProxyConfig),
+    ) -> ProxyFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let n1 = start_node(&dir.path().join("n1"), &[BackendSpec::new(1, 1)], &[]).await;
+        let n2 = start_node(
+            &dir.path().join("n2"),
+            &[BackendSpec::new(1, 2)],
+            &[n1.addr()],
+        )
+        .await;
+        let storage = connect(&[n1.addr(), n2.addr()]).await;
+        assert!(wait_until(Duration::from_secs(10), async || storage.nodes().len() == 2).await);
+        let mut config = ProxyConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            remotes: vec![n1.addr().to_string(), n2.addr().to_string()],
+            metadata_groups: vec![1, 2],
+            protocol_version: "2.26".into(),
+            storage_timeout_secs: 10,
+            ..ProxyConfig::default()
+        };
+        tweak(&mut config);
+        let store = MetadataStore::new(&storage, config.metadata_groups.clone());
+        let mut list = BucketList::default();
+        for meta in buckets {
+            store.write_bucket(meta).await.unwrap();
+            list.insert(&meta.name);
+        }
+        store
+            .write_list(&config.bucket_list_key, &list)
+            .await
+            .unwrap();
+
+        let proxy_client = elliptics::Client::connect(config.client_config().unwrap())
+            .await
+            .unwrap();
+        let state = AppState::new(config.clone(), proxy_client).unwrap();
+        state.load_buckets().await.unwrap();
+        state.spawn_stats_poller();
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let options = ServeOptions::from_config(&config);
+        let router = app(state);
+        let (mut https_base, mut https_addr) = (None, None);
+        if let Some(h) = &config.https {
+            let tls = ReloadingTls::load(TlsFiles {
+                cert: h.cert.clone(),
+                key: h.key.clone(),
+            })
+            .unwrap();
+            let tls_listener = tokio::net::TcpListener::bind(h.listen).await.unwrap();
+            let addr = tls_listener.local_addr().unwrap();
+            https_base = Some(format!("https://localhost:{}", addr.port()));
+            https_addr = Some(addr);
+            tokio::spawn(tls.clone().watch(Duration::from_millis(100), stopped()));
+            let (router, options, stop) = (router.clone(), options.clone(), stopped());
+            tokio::spawn(async move {
+                serve_tls(tls_listener, router, options, tls, stop)
+                    .await
+                    .unwrap();
+            });
+        }
+        let stop = stopped();
+        tokio::spawn(async move {
+            serve(listener, router, options, stop).await.unwrap();
+        });
+        ProxyFixture {
+            base,
+            https_base,
+            https_addr,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            storage,
+            nodes: vec![Some(n1), Some(n2)],
+            shutdown: tx,
+            _dir: dir,
+        }
+    }
+
+    /// [`ProxyFixture::start_with`] with the default configuration.
+    pub async fn start(buckets: &[BucketMetadata]) -> ProxyFixture {
+        Self::start_with(buckets, |_| {}).await
+    }
+
+    /// Addresses of the nodes: group 1's, then group 2's.
+    pub fn node_addrs(&self) -> Vec<elliptics::proto::NodeAddr> {
+        self.nodes.iter().flatten().map(Node::addr).collect()
+    }
+
+    /// Node `i` (0: group 1, 1: group 2), unless killed.
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().unwrap()
+    }
+
+    /// Shuts node `i` down (connections close, as when the process dies).
+    pub async fn kill_node(&mut self, i: usize) {
+        if let Some(node) = self.nodes[i].take() {
+            node.shutdown().await;
+        }
+    }
+
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Uploads `body` to `/upload/{bucket}/{key}` without credentials; returns the status.
+    pub async fn upload(&self, bucket: &str, key: &str, body: &[u8]) -> reqwest::StatusCode {
+        self.http
+            .post(self.url(&format!("/upload/{bucket}/{key}")))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Stops accepting and drains.
+    pub fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for ProxyFixture {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Asserts that `response` is a JSON error with `status`, and returns its message.
+pub async fn expect_json_error(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status().as_u16(), status, "status");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "error content type"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["status"], status, "status field of {body}");
+    body["error"].as_str().unwrap().to_owned()
+}
+
+/// The body of `response` as JSON.
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
