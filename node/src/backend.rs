@@ -23,6 +23,16 @@ pub enum OpenError {
         /// Cause.
         source: StoreError,
     },
+    /// The data directory cannot be resolved.
+    #[error("backend {id}: data directory {dir}: {source}")]
+    Dir {
+        /// Backend id.
+        id: u32,
+        /// Directory.
+        dir: String,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// The ring ids could not be read or written.
     #[error("backend {id}: ring ids in {dir}: {source}")]
     RingIds {
@@ -64,8 +74,14 @@ impl Backend {
                     source,
                 }
             })?;
+        // Absolute paths in file-info replies, as a real node reports them.
+        let dir = std::fs::canonicalize(&cfg.dir).map_err(|source| OpenError::Dir {
+            id: cfg.id,
+            dir: cfg.dir.display().to_string(),
+            source,
+        })?;
         let store = BlobStore::open(StoreConfig {
-            dir: cfg.dir.join("data"),
+            dir: dir.join("data"),
             blob_size: cfg.blob_size,
             size_limit: cfg.size_limit,
             sync: cfg.sync,
