@@ -5,6 +5,7 @@ pub mod client;
 pub mod error;
 pub mod proto;
 pub mod stats;
+pub mod token_aliases;
 
 pub use client::{Client, ClientConfig, Session};
 pub use error::Error;
