@@ -1,7 +1,8 @@
 //! Bucket metadata: reading and writing the objects of namespace `bucket` in the metadata
 //! groups ([`MetadataStore`]), and the proxy's cache of them ([`BucketCache`]): loaded at
 //! start, refreshed every N seconds, and loaded on demand for names it does not know, with
-//! negative caching so a flood of unknown names cannot hammer storage.
+//! negative caching so a flood of unknown names cannot hammer storage. Each bucket's token
+//! alias record ([`crate::token_aliases`]) is loaded and refreshed with its metadata.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +13,13 @@ use bytes::BytesMut;
 use elliptics::Session;
 use elliptics::bucket::{BucketList, BucketMetadata, METADATA_NAMESPACE};
 use elliptics::client::Client;
+use elliptics::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAliases};
 use futures_util::{StreamExt, TryStreamExt};
 use prometheus::IntCounterVec;
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
+use crate::token_aliases::LiveAliases;
 
 /// Largest metadata object or bucket list read (1 MiB).
 pub const MAX_METADATA_BYTES: u64 = 1 << 20;
@@ -40,39 +43,27 @@ pub fn valid_bucket_name(name: &str) -> Option<&str> {
     ok.then_some(name)
 }
 
-/// Reads and writes bucket metadata objects and the bucket list in the metadata groups.
+/// Reads and writes bucket metadata objects and the bucket list in the metadata groups, and
+/// the token alias records beside them (namespace [`TOKEN_ALIASES_NAMESPACE`]).
 #[derive(Debug, Clone)]
 pub struct MetadataStore {
     session: Session,
+    pub(crate) aliases: Session,
 }
 
 impl MetadataStore {
     /// A store over `client` using `groups` and namespace [`METADATA_NAMESPACE`].
     pub fn new(client: &Client, groups: Vec<u32>) -> MetadataStore {
+        let groups_session = client.session().groups(groups);
         MetadataStore {
-            session: client
-                .session()
-                .groups(groups)
-                .namespace(METADATA_NAMESPACE),
+            aliases: groups_session.clone().namespace(TOKEN_ALIASES_NAMESPACE),
+            session: groups_session.namespace(METADATA_NAMESPACE),
         }
     }
 
     /// Reads a whole metadata object (bounded by [`MAX_METADATA_BYTES`]).
     async fn read_object(&self, key: &str) -> Result<Vec<u8>, elliptics::Error> {
-        let stream = self.session.read(key.as_bytes(), 0, 0).await?;
-        if stream.total_size() > MAX_METADATA_BYTES {
-            return Err(elliptics::Error::Protocol(format!(
-                "metadata object '{key}' has {} bytes, more than {MAX_METADATA_BYTES}",
-                stream.total_size()
-            )));
-        }
-        let bytes: BytesMut = stream
-            .try_fold(BytesMut::new(), |mut acc, chunk| async move {
-                acc.extend_from_slice(&chunk);
-                Ok(acc)
-            })
-            .await?;
-        Ok(bytes.to_vec())
+        read_whole(&self.session, key).await
     }
 
     /// Reads bucket `name`: `Ok(None)` when it does not exist.
@@ -99,16 +90,7 @@ impl MetadataStore {
     }
 
     async fn write_object(&self, key: &str, bytes: &[u8]) -> Result<(), elliptics::Error> {
-        let outcome = self
-            .session
-            .write(key.as_bytes(), bytes, bytes.len() as u64, 0)
-            .await?;
-        if let Some(failed) = outcome.failed().first() {
-            if let Err(e) = &failed.result {
-                tracing::warn!(key, group = failed.group, error = %e, "metadata write failed in a group");
-            }
-        }
-        Ok(())
+        write_whole(&self.session, key, bytes).await
     }
 
     /// Writes bucket metadata (one plain WRITE to every metadata group).
@@ -127,6 +109,42 @@ impl MetadataStore {
     }
 }
 
+/// Reads a whole object of `session`'s namespace (bounded by [`MAX_METADATA_BYTES`]).
+pub(crate) async fn read_whole(session: &Session, key: &str) -> Result<Vec<u8>, elliptics::Error> {
+    let stream = session.read(key.as_bytes(), 0, 0).await?;
+    if stream.total_size() > MAX_METADATA_BYTES {
+        return Err(elliptics::Error::Protocol(format!(
+            "metadata object '{key}' has {} bytes, more than {MAX_METADATA_BYTES}",
+            stream.total_size()
+        )));
+    }
+    let bytes: BytesMut = stream
+        .try_fold(BytesMut::new(), |mut acc, chunk| async move {
+            acc.extend_from_slice(&chunk);
+            Ok(acc)
+        })
+        .await?;
+    Ok(bytes.to_vec())
+}
+
+/// Writes `bytes` under `key` with one plain WRITE to every group of `session`; a group
+/// that failed is logged.
+pub(crate) async fn write_whole(
+    session: &Session,
+    key: &str,
+    bytes: &[u8],
+) -> Result<(), elliptics::Error> {
+    let outcome = session
+        .write(key.as_bytes(), bytes, bytes.len() as u64, 0)
+        .await?;
+    if let Some(failed) = outcome.failed().first() {
+        if let Err(e) = &failed.result {
+            tracing::warn!(key, group = failed.group, error = %e, "metadata write failed in a group");
+        }
+    }
+    Ok(())
+}
+
 /// The proxy's view of bucket metadata.
 #[derive(Debug)]
 pub struct BucketCache {
@@ -134,6 +152,7 @@ pub struct BucketCache {
     list_key: String,
     static_names: Vec<String>,
     entries: RwLock<HashMap<String, Arc<BucketMetadata>>>,
+    aliases: RwLock<HashMap<String, Arc<TokenAliases>>>,
     missing: Mutex<HashMap<String, Instant>>,
     missing_ttl: Duration,
     loaded: AtomicBool,
@@ -155,6 +174,7 @@ impl BucketCache {
             list_key,
             static_names,
             entries: RwLock::new(HashMap::new()),
+            aliases: RwLock::new(HashMap::new()),
             missing: Mutex::new(HashMap::new()),
             missing_ttl,
             loaded: AtomicBool::new(false),
@@ -199,19 +219,40 @@ impl BucketCache {
         }
         names.sort();
         names.dedup();
-        let loaded: Vec<(String, Result<Option<BucketMetadata>, elliptics::Error>)> =
-            futures_util::stream::iter(names)
-                .map(|name| async move {
-                    let r = self.store.read_bucket(&name).await;
-                    (name, r)
-                })
-                .buffer_unordered(8)
-                .collect()
-                .await;
+        type Loaded = (
+            String,
+            Result<Option<BucketMetadata>, elliptics::Error>,
+            Result<TokenAliases, elliptics::Error>,
+        );
+        let loaded: Vec<Loaded> = futures_util::stream::iter(names)
+            .map(|name| async move {
+                let (meta, aliases) = tokio::join!(
+                    self.store.read_bucket(&name),
+                    self.store.read_aliases(&name)
+                );
+                (name, meta, aliases)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
         let mut fresh = HashMap::new();
+        let mut fresh_aliases = HashMap::new();
         {
             let old = self.entries.read().unwrap_or_else(|p| p.into_inner());
-            for (name, result) in loaded {
+            let old_aliases = self.aliases.read().unwrap_or_else(|p| p.into_inner());
+            for (name, result, aliases) in loaded {
+                match aliases {
+                    Ok(a) if a.is_empty() => {}
+                    Ok(a) => {
+                        fresh_aliases.insert(name.clone(), Arc::new(a));
+                    }
+                    Err(e) => {
+                        tracing::warn!(bucket = %name, error = %e, "token alias refresh failed");
+                        if let Some(prev) = old_aliases.get(&name) {
+                            fresh_aliases.insert(name.clone(), prev.clone());
+                        }
+                    }
+                }
                 match result {
                     Ok(Some(meta)) => {
                         fresh.insert(name, Arc::new(meta));
@@ -228,6 +269,7 @@ impl BucketCache {
         }
         let count = fresh.len();
         *self.entries.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        *self.aliases.write().unwrap_or_else(|p| p.into_inner()) = fresh_aliases;
         self.loaded.store(true, Ordering::Release);
         Ok(count)
     }
@@ -258,9 +300,21 @@ impl BucketCache {
                 "too many unknown buckets requested at once".into(),
             ));
         };
-        match self.store.read_bucket(name).await {
+        let (meta, aliases) =
+            tokio::join!(self.store.read_bucket(name), self.store.read_aliases(name));
+        match meta {
             Ok(Some(meta)) => {
                 let meta = Arc::new(meta);
+                match aliases {
+                    Ok(a) if !a.is_empty() => {
+                        self.aliases
+                            .write()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(name.to_owned(), Arc::new(a));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(bucket = name, error = %e, "token alias read failed"),
+                }
                 self.entries
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -281,6 +335,16 @@ impl BucketCache {
                 ))
             }
         }
+    }
+
+    /// The extra tokens of bucket `name` still valid at `now_unix` (seconds): the previous
+    /// tokens of a rotation, from its alias record. Expiry is checked here, per request,
+    /// so an alias stops working on time whatever the refresh period.
+    pub fn live_aliases(&self, name: &str, now_unix: u64) -> LiveAliases {
+        let map = self.aliases.read().unwrap_or_else(|p| p.into_inner());
+        map.get(name)
+            .map(|record| LiveAliases::at(record, now_unix))
+            .unwrap_or_default()
     }
 
     fn recently_missing(&self, name: &str) -> bool {

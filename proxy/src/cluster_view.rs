@@ -2,7 +2,8 @@
 //! node (MONITOR_STAT, categories 0x54) and per-backend write timings and errors this
 //! proxy observed. It answers two questions: in which order to try a bucket's groups for
 //! a read (healthy first, defragmenting next, unknown last), and what each candidate
-//! bucket looks like for the selection of uploads without a bucket.
+//! bucket looks like for the selection of uploads without a bucket. The placement hub's
+//! view ([`HubView`]), when one was received recently, is blended into the latter.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -13,7 +14,27 @@ use elliptics::client::{Client, RouteOwner, RouteTable};
 use elliptics::proto::{Id, NodeAddr};
 use elliptics::stats::{BackendStat, MonitorCategories};
 
-use crate::selection::{BackendView, Candidate, DecayingWriteStats, GroupState, WriteStatsConfig};
+use crate::selection::{
+    BackendView, BlendConfig, Candidate, DecayingWriteStats, GroupState, HubView, WriteEvidence,
+    WriteStatsConfig, blend,
+};
+
+/// This proxy's own write measurements of one backend, as reported to the placement hub.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnWrites {
+    /// The backend.
+    pub owner: RouteOwner,
+    /// Its group, from the polled statistics (`None` when there are none).
+    pub group: Option<u32>,
+    /// Live time per byte, seconds; `None` without enough recent evidence.
+    pub time_per_byte: Option<f64>,
+    /// Decayed error rate, 0..1.
+    pub error_rate: f64,
+    /// Writes since start.
+    pub writes: u64,
+    /// Failed writes since start.
+    pub errors: u64,
+}
 
 /// Statistics of one backend and when they were taken.
 #[derive(Debug, Clone)]
@@ -42,6 +63,8 @@ pub struct ClusterView {
     write_config: WriteStatsConfig,
     stale_after: Duration,
     polled_once: std::sync::atomic::AtomicBool,
+    hub: RwLock<Option<Arc<HubView>>>,
+    blend: BlendConfig,
 }
 
 impl ClusterView {
@@ -53,7 +76,56 @@ impl ClusterView {
             write_config,
             stale_after,
             polled_once: std::sync::atomic::AtomicBool::new(false),
+            hub: RwLock::new(None),
+            blend: BlendConfig::default(),
         }
+    }
+
+    /// Uses `blend` to mix own measurements with the placement hub's view.
+    pub fn with_blend(mut self, blend: BlendConfig) -> ClusterView {
+        self.blend = blend;
+        self
+    }
+
+    /// Replaces the placement hub's view with a newly received one.
+    pub fn set_hub_view(&self, view: HubView) {
+        *self.hub.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(view));
+    }
+
+    /// Age of the last hub view at `now`, `None` when none was ever received.
+    pub fn hub_view_age(&self, now: Instant) -> Option<Duration> {
+        let hub = self.hub.read().unwrap_or_else(PoisonError::into_inner);
+        hub.as_ref()
+            .map(|h| now.saturating_duration_since(h.received))
+    }
+
+    /// Whether a hub view fresh enough to count was received.
+    pub fn hub_view_is_fresh(&self, now: Instant) -> bool {
+        let hub = self.hub.read().unwrap_or_else(PoisonError::into_inner);
+        hub.as_ref().is_some_and(|h| h.is_fresh(now, &self.blend))
+    }
+
+    /// Own write measurements of every backend this proxy wrote to, by backend.
+    pub fn own_writes(&self, now: Instant) -> Vec<OwnWrites> {
+        let stats = self
+            .stats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let w = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<OwnWrites> = w
+            .iter()
+            .map(|(owner, t)| OwnWrites {
+                owner: *owner,
+                group: stats.get(owner).map(|p| p.stat.group),
+                time_per_byte: t.time_per_byte(now),
+                error_rate: t.recent_errors(now),
+                writes: t.writes_total(),
+                errors: t.failures_total(),
+            })
+            .collect();
+        out.sort_by_key(|o| o.owner);
+        out
     }
 
     /// Whether at least one statistics poll has completed.
@@ -112,8 +184,21 @@ impl ClusterView {
         if !stat.has_usable_stats() && stat.error_code == 0 && stat.state == 1 {
             return None;
         }
-        let w = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
-        let timing = w.get(owner);
+        let own = {
+            let w = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+            w.get(owner)
+                .map_or(WriteEvidence::default(), |t| WriteEvidence {
+                    time_per_byte: t.time_per_byte(now),
+                    error_rate: t.error_rate_evidence(now),
+                })
+        };
+        let hub = self
+            .hub
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|h| h.evidence(owner, now, &self.blend));
+        let blended = blend(own, hub, &self.blend);
         Some(BackendView {
             read_only: stat.read_only,
             error: stat.error_code != 0 || stat.state != 1,
@@ -122,8 +207,8 @@ impl ClusterView {
             used: stat.used_size,
             avail: stat.vfs_avail,
             records_live: stat.records_total.saturating_sub(stat.records_removed),
-            write_time_per_byte: timing.and_then(|t| t.time_per_byte(now)),
-            recent_errors: timing.map_or(0.0, |t| t.recent_errors(now)),
+            write_time_per_byte: blended.time_per_byte,
+            recent_errors: blended.error_rate.unwrap_or(0.0),
         })
     }
 

@@ -23,7 +23,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         field: field.into(),
         message: message.into(),
@@ -88,6 +88,11 @@ pub struct ProxyConfig {
     pub max_header_bytes: usize,
     /// Largest upload in bytes, 0 = unlimited (default 0; buckets may set their own).
     pub max_body_size: u64,
+    /// Largest upload without `Content-Length` (chunked transfer encoding) in bytes when
+    /// neither the bucket's `max-size` nor `max_body_size` is smaller (default 1 GiB). A
+    /// chunked body longer than one write chunk reserves this much in storage until it
+    /// ends and is committed with its real size; past it the upload is refused (413).
+    pub max_chunked_upload_size: u64,
     /// Largest `bulk_delete` request body in bytes (default 1 MiB).
     pub max_bulk_delete_body: usize,
     /// Groups that must store an upload for it to succeed (default 1).
@@ -108,6 +113,18 @@ pub struct ProxyConfig {
     pub extra_headers: BTreeMap<String, String>,
     /// Extension → Content-Type overrides of the built-in table.
     pub content_types: HashMap<String, String>,
+    /// Placement hub of the operator, `http://host:port[/prefix]`; none = local
+    /// measurements only.
+    pub placement_hub: Option<String>,
+    /// This proxy's identity in placement reports (default: `$HOSTNAME`, else the listen
+    /// address).
+    pub proxy_id: Option<String>,
+    /// Seconds between placement reports and view fetches (default 5).
+    pub placement_report_interval_secs: u64,
+    /// Seconds after which a received hub view is ignored (default 30).
+    pub placement_staleness_secs: u64,
+    /// `namespace/name` of the `EllipticsCluster`, passed in reports (default empty).
+    pub placement_cluster: String,
 }
 
 impl Default for ProxyConfig {
@@ -131,6 +148,7 @@ impl Default for ProxyConfig {
             max_concurrent_requests: 1024,
             max_header_bytes: 16 << 10,
             max_body_size: 0,
+            max_chunked_upload_size: 1 << 30,
             max_bulk_delete_body: 1 << 20,
             upload_quorum: 1,
             read_chunk_size: 256 << 10,
@@ -140,6 +158,11 @@ impl Default for ProxyConfig {
             static_root: None,
             extra_headers: BTreeMap::new(),
             content_types: HashMap::new(),
+            placement_hub: None,
+            proxy_id: None,
+            placement_report_interval_secs: 5,
+            placement_staleness_secs: 30,
+            placement_cluster: String::new(),
         }
     }
 }
@@ -168,11 +191,19 @@ impl ProxyConfig {
             ("upload_timeout_secs", self.upload_timeout_secs),
             ("header_read_timeout_secs", self.header_read_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
+            (
+                "placement_report_interval_secs",
+                self.placement_report_interval_secs,
+            ),
+            ("placement_staleness_secs", self.placement_staleness_secs),
         ];
         for (field, value) in positive {
             if value == 0 {
                 return Err(err(field, "must be positive"));
             }
+        }
+        if self.max_chunked_upload_size == 0 {
+            return Err(err("max_chunked_upload_size", "must be positive"));
         }
         if self.max_concurrent_requests == 0 {
             return Err(err("max_concurrent_requests", "must be positive"));
@@ -205,6 +236,14 @@ impl ProxyConfig {
             if https.listen == self.listen && https.listen.port() != 0 {
                 return Err(err("https.listen", "must differ from listen"));
             }
+        }
+        self.placement_hub_uri()?;
+        if self
+            .proxy_id
+            .as_ref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return Err(err("proxy_id", "must not be empty"));
         }
         for (i, name) in self.buckets.iter().enumerate() {
             if crate::buckets::valid_bucket_name(name).is_none() {
@@ -294,6 +333,9 @@ mod tests {
         assert_eq!(cfg.upload_quorum, 1);
         let client = cfg.client_config().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(client.read_chunk_size, 256 << 10);
+        assert_eq!(cfg.placement_hub_uri(), Ok(None));
+        assert_eq!(cfg.placement_report_interval_secs, 5);
+        assert_eq!(cfg.placement_staleness_secs, 30);
     }
 
     #[test]
@@ -327,6 +369,23 @@ mod tests {
         assert_eq!(
             cfg.validate().map_err(|e| e.field),
             Err("upload_quorum".into())
+        );
+        let mut cfg = minimal();
+        cfg.placement_hub = Some("https://op:8080".into());
+        assert_eq!(
+            cfg.validate().map_err(|e| e.field),
+            Err("placement_hub".into())
+        );
+        cfg.placement_hub = Some("not a url".into());
+        assert_eq!(
+            cfg.validate().map_err(|e| e.field),
+            Err("placement_hub".into())
+        );
+        let mut cfg = minimal();
+        cfg.placement_report_interval_secs = 0;
+        assert_eq!(
+            cfg.validate().map_err(|e| e.field),
+            Err("placement_report_interval_secs".into())
         );
         let unknown = ProxyConfig::from_toml("remotez = []");
         assert_eq!(unknown.map_err(|e| e.field), Err("toml".into()));

@@ -17,6 +17,7 @@
 //! |---|---|
 //! | [`config`] | `proxy.toml`, validated with errors naming the field |
 //! | [`buckets`] | bucket metadata in storage, and its cache (refresh, on-demand, negative) |
+//! | [`token_aliases`] | previous tokens of a rotation, loaded with the metadata, checked for expiry per request |
 //! | [`state`] | what handlers share |
 //! | [`app`] | the router ([`app::app`]) |
 //! | [`handlers`] | one module per API feature: upload, get, lookup, delete, bulk delete, ping |
@@ -28,6 +29,7 @@
 //! | [`static_files`] | files under the static root for unclaimed GETs, no way out of it |
 //! | [`metrics`] | Prometheus metrics and their text rendering for `/metrics` |
 //! | [`tls`] | the HTTPS certificate pair, reloaded when its files change or on SIGHUP |
+//! | [`placement`] | reports own write timings to the operator's placement hub, fetches the merged view |
 //! | [`cluster_view`] | polled node statistics and own write timings: read order of groups, upload candidates |
 //!
 //! Bucket metadata itself (the msgpack object, ACL entries and flags) lives in
@@ -44,6 +46,7 @@ pub mod error;
 pub mod handlers;
 pub mod idle;
 pub mod metrics;
+pub mod placement;
 pub mod proxy_stat;
 pub mod range;
 pub mod reply;
@@ -53,6 +56,7 @@ pub mod signature;
 pub mod state;
 pub mod static_files;
 pub mod tls;
+pub mod token_aliases;
 
 pub use app::app;
 pub use config::ProxyConfig;

@@ -2,8 +2,10 @@
 //! status, latency and time-to-first-byte histograms, bytes in and out, rejections,
 //! in-flight requests, per-backend write time per byte and errors, bucket-selection
 //! decisions, metadata cache hits, Elliptics command latency by command and group, and the
-//! range-amplification guard (bytes read from storage vs bytes served).
+//! range-amplification guard (bytes read from storage vs bytes served), and the placement
+//! hub exchange.
 
+use crate::placement::PlacementMetrics;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     Opts, Registry, TextEncoder,
@@ -53,6 +55,8 @@ pub struct ProxyMetrics {
     pub bytes_served: IntCounter,
     /// Seconds since the statistics of the cluster were last polled successfully.
     pub stats_age: Gauge,
+    /// Placement hub exchange: up, report and fetch errors, view age.
+    pub placement: PlacementMetrics,
 }
 
 fn counter_vec(
@@ -114,7 +118,30 @@ impl ProxyMetrics {
             &["node", "backend"],
         )?;
         r.register(Box::new(backend_time_per_byte.clone()))?;
+        let placement = PlacementMetrics {
+            hub_up: IntGauge::new(
+                "proxy_placement_hub_up",
+                "1 while the last placement report and fetch succeeded",
+            )?,
+            report_errors: IntCounter::new(
+                "proxy_placement_report_errors_total",
+                "Placement reports that failed",
+            )?,
+            fetch_errors: IntCounter::new(
+                "proxy_placement_fetch_errors_total",
+                "Placement view fetches that failed",
+            )?,
+            view_age: Gauge::new(
+                "proxy_placement_view_age_seconds",
+                "Age of the last placement view received, as of the last exchange",
+            )?,
+        };
+        r.register(Box::new(placement.hub_up.clone()))?;
+        r.register(Box::new(placement.report_errors.clone()))?;
+        r.register(Box::new(placement.fetch_errors.clone()))?;
+        r.register(Box::new(placement.view_age.clone()))?;
         Ok(ProxyMetrics {
+            placement,
             requests: counter_vec(
                 &r,
                 "http_requests_total",

@@ -14,8 +14,9 @@ use crate::cluster_view::{self, ClusterView};
 use crate::config::{ConfigError, ProxyConfig};
 use crate::content_type::ContentTypes;
 use crate::metrics::ProxyMetrics;
+use crate::placement::{self, HubClient};
 use crate::proxy_stat::ProxyStats;
-use crate::selection::{SelectionConfig, WriteStatsConfig};
+use crate::selection::{BlendConfig, SelectionConfig, WriteStatsConfig};
 use crate::static_files::StaticRoot;
 
 /// Shared proxy state; cheap to clone.
@@ -82,8 +83,14 @@ impl AppState {
             None => None,
         };
         let stale_after = Duration::from_secs(config.stats_interval_secs.saturating_mul(3));
+        let blend = BlendConfig {
+            hub_staleness: Duration::from_secs(config.placement_staleness_secs),
+            ..BlendConfig::default()
+        };
         let inner = StateInner {
-            cluster: Arc::new(ClusterView::new(WriteStatsConfig::default(), stale_after)),
+            cluster: Arc::new(
+                ClusterView::new(WriteStatsConfig::default(), stale_after).with_blend(blend),
+            ),
             selection: SelectionConfig::default(),
             metrics,
             stats: ProxyStats::default(),
@@ -115,18 +122,46 @@ impl AppState {
     }
 
     /// Polls storage statistics every `stats_interval_secs` for as long as the state
-    /// lives (the first poll is immediate).
+    /// lives (the first poll is immediate); with a `placement_hub` configured, also starts
+    /// the placement exchange ([`AppState::spawn_placement_exchange`]).
     pub fn spawn_stats_poller(&self) -> tokio::task::JoinHandle<()> {
         let client = self.client.clone();
         let view = self.cluster.clone();
         let every = Duration::from_secs(self.config.stats_interval_secs);
+        self.spawn_placement_exchange();
+        tokio::spawn(cluster_view::poll(client, view, every, self.dropped()))
+    }
+
+    /// Reports own write timings to the placement hub and fetches its view every
+    /// `placement_report_interval_secs` for as long as the state lives; `None` without a
+    /// hub configured (local measurements only).
+    pub fn spawn_placement_exchange(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let uri = self.config.placement_hub_uri().ok().flatten()?;
+        let interval = Duration::from_secs(self.config.placement_report_interval_secs);
+        let settings = self.config.placement_settings();
+        let hub = HubClient::new(
+            &uri,
+            interval.clamp(Duration::from_secs(1), placement::MAX_EXCHANGE_TIMEOUT),
+        );
+        tracing::info!(hub = %uri, proxy = %settings.proxy_id, "placement hub exchange started");
+        Some(tokio::spawn(placement::run(
+            hub,
+            settings,
+            self.client.clone(),
+            self.cluster.clone(),
+            self.metrics.placement.clone(),
+            self.dropped(),
+        )))
+    }
+
+    /// Resolves once the state is dropped (checked every second).
+    fn dropped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let alive = Arc::downgrade(&self.inner);
-        let stopped = async move {
+        async move {
             while alive.strong_count() > 0 {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-        };
-        tokio::spawn(cluster_view::poll(client, view, every, stopped))
+        }
     }
 
     /// Ready to serve: storage connected, bucket metadata loaded, not draining.

@@ -1,5 +1,6 @@
 //! `backrunner proxy`: runs the HTTP proxy from `proxy.toml`, with environment variables and
-//! flags overriding the file's listen address, remotes and metadata groups.
+//! flags overriding the file's listen address, remotes, metadata groups and placement hub
+//! settings.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,6 +33,23 @@ pub struct ProxyArgs {
     /// Bucket list key (overrides `bucket_list_key`; empty = none).
     #[arg(long, env = "BACKRUNNER_BUCKET_LIST_KEY")]
     bucket_list_key: Option<String>,
+    /// Placement hub of the operator, `http://host:port` (overrides `placement_hub`).
+    #[arg(long, env = "BACKRUNNER_PLACEMENT_HUB")]
+    placement_hub: Option<String>,
+    /// Identity in placement reports (overrides `proxy_id`; default `$HOSTNAME`, else the
+    /// listen address).
+    #[arg(long, env = "BACKRUNNER_PROXY_ID")]
+    proxy_id: Option<String>,
+    /// `namespace/name` of the EllipticsCluster, passed in placement reports (overrides
+    /// `placement_cluster`).
+    #[arg(long, env = "BACKRUNNER_PLACEMENT_CLUSTER")]
+    placement_cluster: Option<String>,
+    /// Seconds between placement reports (overrides `placement_report_interval_secs`).
+    #[arg(long, env = "BACKRUNNER_PLACEMENT_REPORT_INTERVAL_SECS")]
+    placement_report_interval_secs: Option<u64>,
+    /// Seconds after which the hub's view is ignored (overrides `placement_staleness_secs`).
+    #[arg(long, env = "BACKRUNNER_PLACEMENT_STALENESS_SECS")]
+    placement_staleness_secs: Option<u64>,
 }
 
 /// Builds the configuration: file (or defaults), then environment and flags.
@@ -56,6 +74,21 @@ pub fn config_from(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
     if let Some(key) = &args.bucket_list_key {
         config.bucket_list_key = key.clone();
     }
+    if let Some(hub) = &args.placement_hub {
+        config.placement_hub = Some(hub.clone()).filter(|h| !h.trim().is_empty());
+    }
+    if let Some(id) = &args.proxy_id {
+        config.proxy_id = Some(id.clone());
+    }
+    if let Some(cluster) = &args.placement_cluster {
+        config.placement_cluster = cluster.clone();
+    }
+    if let Some(secs) = args.placement_report_interval_secs {
+        config.placement_report_interval_secs = secs;
+    }
+    if let Some(secs) = args.placement_staleness_secs {
+        config.placement_staleness_secs = secs;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -76,10 +109,14 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
 /// Connects to storage, loads bucket metadata and serves on `listener` (and on the
 /// HTTPS listener when configured) until `shutdown`.
 pub async fn run_on(
-    config: ProxyConfig,
+    mut config: ProxyConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if config.proxy_id.is_none() {
+        // Default identity with the port actually bound (the configured one may be 0).
+        config.proxy_id = Some(config.placement_proxy_id(listener.local_addr()?));
+    }
     let client = Client::connect(config.client_config()?)
         .await
         .context("connecting to storage")?;

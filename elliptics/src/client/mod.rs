@@ -32,6 +32,7 @@ mod route;
 mod session;
 mod transaction;
 mod write;
+mod write_stream;
 
 use std::sync::Arc;
 use std::time::Duration;

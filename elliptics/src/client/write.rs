@@ -1,23 +1,25 @@
 //! Writes: the body is read one chunk at a time into one buffer that every group's
 //! request shares (`Bytes` clones, no per-group copies); each chunk goes to all groups
-//! still alive in parallel and the next chunk is read only when they all answered.
+//! still alive in parallel while the next chunk is read from the body, so at most two
+//! chunks are in memory and reading the client overlaps writing to storage.
 //! A group that fails is dropped from later chunks; the write fails only when no group
 //! succeeded.
 
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::Instrument;
 
-use super::requests::write_plan;
+use super::requests::{WriteChunk, write_plan};
 use super::result::{GroupResult, WriteOutcome, at_least_one};
 use super::session::{Session, parse_file_info};
 use crate::error::Error;
 use crate::proto::{DnetTime, FileInfo, FileInfoReply, Frame, Id, IoFlags, NodeAddr};
 
-struct GroupState {
+/// One group's progress through a write.
+pub(super) struct GroupState {
     group: u32,
     route: Option<(NodeAddr, i32)>,
     backend_id: i32,
@@ -32,11 +34,46 @@ impl GroupState {
     }
 }
 
+/// What every WRITE of one upload shares: the key, the groups' progress, the timestamp.
+pub(super) struct WriteJob {
+    id: Id,
+    timestamp: DnetTime,
+    no_file_info: bool,
+    states: Vec<GroupState>,
+}
+
+impl WriteJob {
+    /// Whether some group has not failed yet.
+    pub(super) fn any_alive(&self) -> bool {
+        self.states.iter().any(GroupState::alive)
+    }
+
+    /// The per-group results: the reply to each group's last WRITE, or its failure.
+    pub(super) fn finish(self) -> Result<WriteOutcome, Error> {
+        let results = self
+            .states
+            .into_iter()
+            .map(|s| GroupResult {
+                group: s.group,
+                addr: s.route.map(|r| r.0),
+                backend_id: s.backend_id,
+                elapsed: s.elapsed,
+                result: s
+                    .result
+                    .unwrap_or_else(|| Err(Error::Protocol("group got no reply".into()))),
+            })
+            .collect();
+        Ok(WriteOutcome {
+            results: at_least_one(results)?,
+        })
+    }
+}
+
 impl Session {
     /// Writes `size` bytes read from `body` at remote `offset` to every group in
     /// parallel. Objects up to the client's `write_chunk_size` go in one plain WRITE;
     /// larger ones as PREPARE / PLAIN_WRITE / COMMIT chunks (§6.2), never holding more
-    /// than one chunk in memory. `io.timestamp` is the session timestamp or now.
+    /// than two chunks in memory (one in flight, the next being read). `io.timestamp` is the session timestamp or now.
     ///
     /// Fails when every group failed, when `body` fails or ends before `size` bytes
     /// ([`Error::Io`] / [`Error::InvalidArgument`]), or when the session has no groups.
@@ -71,12 +108,41 @@ impl Session {
         size: u64,
         offset: u64,
     ) -> Result<WriteOutcome, Error> {
+        let mut job = self.write_job(id)?;
+        let plan = write_plan(offset, size, self.client.config().write_chunk_size);
+        let mut chunks = plan.iter();
+        let Some(mut chunk) = chunks.next() else {
+            return job.finish();
+        };
+        let mut data = read_chunk(&mut body, chunk.len, size).await?;
+        // The next chunk is read from the body while the current one is in flight.
+        while job.any_alive() {
+            let Some(next) = chunks.next() else {
+                self.send_to_alive(&mut job, chunk, data, size).await;
+                break;
+            };
+            let (read, ()) = join(
+                read_chunk(&mut body, next.len, size),
+                self.send_to_alive(&mut job, chunk, data, size),
+            )
+            .await;
+            if !job.any_alive() {
+                break;
+            }
+            data = read?;
+            chunk = next;
+        }
+        job.finish()
+    }
+
+    /// A write of `id` to the session's groups, each routed now (an unrouted group has
+    /// already failed).
+    pub(super) fn write_job(&self, id: Id) -> Result<WriteJob, Error> {
         if self.opts.groups.is_empty() {
             return Err(Error::InvalidArgument("session has no groups".into()));
         }
         let inner = self.client.inner();
-        let timestamp = self.opts.timestamp.unwrap_or_else(DnetTime::now);
-        let mut states: Vec<GroupState> = self
+        let states = self
             .opts
             .groups
             .iter()
@@ -92,49 +158,46 @@ impl Session {
                 }
             })
             .collect();
-        let plan = write_plan(offset, size, self.client.config().write_chunk_size);
-        let no_file_info = self.opts.ioflags.contains(IoFlags::WRITE_NO_FILE_INFO);
-        for chunk in &plan {
-            if !states.iter().any(GroupState::alive) {
-                break;
-            }
-            let data = read_chunk(&mut body, chunk.len, size).await?;
-            let sends = states.iter().filter(|s| s.alive()).map(|s| {
-                let frame = s.route.map(|(_, backend)| {
-                    self.opts
-                        .write_frame(id, s.group, backend, chunk, data.clone(), timestamp)
-                });
-                self.send_chunk(s.route, frame)
-            });
-            let replies = join_all(sends).await;
-            drop(data);
-            let alive = states.iter_mut().filter(|s| s.alive());
-            for (s, reply) in alive.zip(replies) {
-                s.elapsed = s.start.elapsed();
-                s.result = Some(reply.and_then(|f| {
-                    s.backend_id = f.header.backend_id;
-                    match (f.payload.is_empty(), s.route) {
-                        (true, Some((addr, _))) if no_file_info => Ok(synthetic_info(addr, size)),
-                        _ => parse_file_info(&f),
-                    }
-                }));
-            }
-        }
-        let results = states
-            .into_iter()
-            .map(|s| GroupResult {
-                group: s.group,
-                addr: s.route.map(|r| r.0),
-                backend_id: s.backend_id,
-                elapsed: s.elapsed,
-                result: s
-                    .result
-                    .unwrap_or_else(|| Err(Error::Protocol("group got no reply".into()))),
-            })
-            .collect();
-        Ok(WriteOutcome {
-            results: at_least_one(results)?,
+        Ok(WriteJob {
+            id,
+            timestamp: self.opts.timestamp.unwrap_or_else(DnetTime::now),
+            no_file_info: self.opts.ioflags.contains(IoFlags::WRITE_NO_FILE_INFO),
+            states,
         })
+    }
+
+    /// Sends `chunk` carrying `data` to every group still alive in parallel and records
+    /// each reply; `size` is the object size reported for a bare ACK (`WRITE_NO_FILE_INFO`).
+    pub(super) async fn send_to_alive(
+        &self,
+        job: &mut WriteJob,
+        chunk: &WriteChunk,
+        data: Bytes,
+        size: u64,
+    ) {
+        let id = job.id;
+        let timestamp = job.timestamp;
+        let sends = job.states.iter().filter(|s| s.alive()).map(|s| {
+            let frame = s.route.map(|(_, backend)| {
+                self.opts
+                    .write_frame(id, s.group, backend, chunk, data.clone(), timestamp)
+            });
+            self.send_chunk(s.route, frame)
+        });
+        let replies = join_all(sends).await;
+        drop(data);
+        let no_file_info = job.no_file_info;
+        let alive = job.states.iter_mut().filter(|s| s.alive());
+        for (s, reply) in alive.zip(replies) {
+            s.elapsed = s.start.elapsed();
+            s.result = Some(reply.and_then(|f| {
+                s.backend_id = f.header.backend_id;
+                match (f.payload.is_empty(), s.route) {
+                    (true, Some((addr, _))) if no_file_info => Ok(synthetic_info(addr, size)),
+                    _ => parse_file_info(&f),
+                }
+            }));
+        }
     }
 
     async fn send_chunk(

@@ -78,7 +78,7 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response
             stream.total_size(),
             stream.timestamp().to_system_time(),
         );
-        let body = Body::from_stream(stream);
+        let body = Body::from_stream(metered(&state, stream));
         return Ok(reply(StatusCode::OK, &meta, &content_type, meta.size, body));
     }
 
@@ -110,13 +110,13 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response
         Decision::Full => {
             let range = ByteRange::new(0, meta.size.saturating_sub(1));
             let body = match range {
-                Some(r) if !head => range_body(&session, &target.key, r, &meta).await?,
+                Some(r) if !head => range_body(&state, &session, &target.key, r, &meta).await?,
                 _ => Body::empty(),
             };
             Ok(reply(StatusCode::OK, &meta, &content_type, meta.size, body))
         }
         Decision::Window(r) => {
-            let body = read_unless_head(head, &session, &target.key, r, &meta).await?;
+            let body = read_unless_head(&state, head, &session, &target.key, r, &meta).await?;
             Ok(reply(
                 StatusCode::OK,
                 &meta,
@@ -126,7 +126,7 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response
             ))
         }
         Decision::Partial(r) => {
-            let body = read_unless_head(head, &session, &target.key, r, &meta).await?;
+            let body = read_unless_head(&state, head, &session, &target.key, r, &meta).await?;
             let mut response = reply(
                 StatusCode::PARTIAL_CONTENT,
                 &meta,
@@ -152,7 +152,7 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response
             let multipart_type = framing.content_type();
             let body = match head {
                 true => Body::empty(),
-                false => multipart_body(session, target.key, framing),
+                false => multipart_body(&state, session, target.key, framing),
             };
             let status = StatusCode::PARTIAL_CONTENT;
             Ok(reply(status, &meta, &multipart_type, length, body))
@@ -161,6 +161,7 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response
 }
 
 async fn read_unless_head(
+    state: &AppState,
     head: bool,
     session: &Session,
     key: &[u8],
@@ -169,13 +170,14 @@ async fn read_unless_head(
 ) -> Result<Body, ApiError> {
     match head {
         true => Ok(Body::empty()),
-        false => range_body(session, key, range, meta).await,
+        false => range_body(state, session, key, range, meta).await,
     }
 }
 
 /// Opens one READ for `range` before the headers go out, so a storage failure is still a
 /// proper error reply.
 async fn range_body(
+    state: &AppState,
     session: &Session,
     key: &[u8],
     range: ByteRange,
@@ -192,23 +194,50 @@ async fn range_body(
             "object changed between lookup and read"
         );
     }
-    Ok(Body::from_stream(stream))
+    Ok(Body::from_stream(metered(state, stream)))
+}
+
+/// Counts the object bytes of `stream` as they pass to the client:
+/// `storage_read_bytes_total` and `http_object_bytes_served_total`. Every READ asks for
+/// exactly the bytes it serves, so the two agree; the independent side of the
+/// range-amplification guard is the nodes' own `reads_size` (MONITOR_STAT), which the
+/// benchmarks compare with these.
+fn metered<S>(state: &AppState, stream: S) -> impl futures_util::Stream<Item = S::Item> + use<S>
+where
+    S: futures_util::Stream<Item = Result<Bytes, elliptics::Error>>,
+{
+    let read = state.metrics.storage_bytes_read.clone();
+    let served = state.metrics.bytes_served.clone();
+    stream.inspect(move |item| {
+        if let Ok(b) = item {
+            read.inc_by(b.len() as u64);
+            served.inc_by(b.len() as u64);
+        }
+    })
 }
 
 /// The parts of a `multipart/byteranges` body, each read when the client gets to it.
-fn multipart_body(session: Session, key: Vec<u8>, framing: ByterangesBody) -> Body {
+fn multipart_body(
+    state: &AppState,
+    session: Session,
+    key: Vec<u8>,
+    framing: ByterangesBody,
+) -> Body {
+    let state = state.clone();
     let trailer = Bytes::from(framing.trailer().to_owned());
     let parts = framing.parts().to_vec();
     let bodies = stream::iter(parts).flat_map(move |part| {
         let session = session.clone();
         let key = key.clone();
+        let state = state.clone();
         let header = stream::once(future::ready(Ok::<_, elliptics::Error>(Bytes::from(
             part.header,
         ))));
         let data = stream::once(async move {
-            session
+            let read = session
                 .read(&key, part.range.start, part.range.length())
-                .await
+                .await;
+            read.map(|s| metered(&state, s))
         })
         .try_flatten();
         header.chain(data)

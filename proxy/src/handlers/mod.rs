@@ -25,6 +25,7 @@ use crate::acl::{self, Operation};
 use crate::error::ApiError;
 use crate::signature::{CanonicalRequest, ParsedAuthorization, decode_path};
 use crate::state::AppState;
+use crate::token_aliases::unix_now;
 
 /// The percent-decoded path of a request.
 pub(crate) fn decoded_path(parts: &Parts) -> Result<Vec<u8>, ApiError> {
@@ -89,8 +90,9 @@ pub(crate) fn bucket_only(parts: &Parts, prefix: &str) -> Result<String, ApiErro
     Ok(name.to_owned())
 }
 
-/// Looks bucket `name` up and checks the request's credentials for `operation`. The
-/// user that passed is recorded for the access log.
+/// Looks bucket `name` up and checks the request's credentials for `operation` (the
+/// bucket's live token aliases count as tokens). The user that passed is recorded for the
+/// access log.
 pub(crate) async fn authorize(
     state: &AppState,
     parts: &Parts,
@@ -107,7 +109,8 @@ pub(crate) async fn authorize(
     }
     let canonical = CanonicalRequest::from_request(&parts.method, &parts.uri, &parts.headers)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    acl::authorize(&bucket, operation, &auth, &canonical)?;
+    let aliases = state.buckets.live_aliases(&bucket.name, unix_now());
+    acl::authorize_with_tokens(&bucket, operation, &auth, &canonical, &aliases)?;
     Ok(bucket)
 }
 

@@ -2,7 +2,8 @@
 //! buckets the request may write to (ACL) whose `max-size` admits the body; each is scored
 //! from the polled statistics and live write timings of the backends owning the key
 //! ([`selection`](crate::selection)), one is drawn at random by weight, and the upload
-//! proceeds as `/upload` into it. No eligible bucket → 503.
+//! proceeds as `/upload` into it (a body without `Content-Length` too: every bucket is
+//! a candidate, and the bucket's limits apply while it streams). No eligible bucket → 503.
 
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use crate::error::ApiError;
 use crate::selection;
 use crate::signature::{CanonicalRequest, ParsedAuthorization};
 use crate::state::AppState;
+use crate::token_aliases::unix_now;
 
 /// The handler.
 pub async fn nobucket_upload(
@@ -31,9 +33,9 @@ pub async fn nobucket_upload(
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::BadRequest("missing key".into()))?
         .to_vec();
-    let size = content_length(&parts.headers)?.ok_or(ApiError::LengthRequired)?;
+    let size = content_length(&parts.headers)?;
     let offset = write_offset(&parts.headers)?;
-    if size == 0 {
+    if size == Some(0) {
         return Err(ApiError::EmptyUpload);
     }
 
@@ -48,17 +50,19 @@ pub async fn nobucket_upload(
         return Err(ApiError::Unavailable("no buckets are configured".into()));
     }
     let mut refusal = None;
+    let now_unix = unix_now();
     let writable: Vec<_> = all
         .into_iter()
-        .filter(
-            |b| match acl::authorize(b, Operation::Write, &auth, &canonical) {
-                Ok(_) => b.max_size == 0 || size <= b.max_size,
+        .filter(|b| {
+            let aliases = state.buckets.live_aliases(&b.name, now_unix);
+            match acl::authorize_with_tokens(b, Operation::Write, &auth, &canonical, &aliases) {
+                Ok(_) => b.max_size == 0 || size.is_none_or(|s| s <= b.max_size),
                 Err(e) => {
                     refusal.get_or_insert(e);
                     false
                 }
-            },
-        )
+            }
+        })
         .collect();
     if writable.is_empty() {
         return Err(match refusal {
@@ -84,7 +88,9 @@ pub async fn nobucket_upload(
             state.cluster.candidate(&routes, b, &id, now)
         })
         .collect();
-    let weights = selection::weights(&candidates, size, &state.selection);
+    // A body of unknown length is weighed as one write chunk.
+    let expected = size.unwrap_or(state.config.write_chunk_size as u64);
+    let weights = selection::weights(&candidates, expected, &state.selection);
     let Some(chosen) = selection::choose(&weights, &mut rand::thread_rng()) else {
         state.metrics.selection_none.inc();
         tracing::warn!(

@@ -1,12 +1,18 @@
 //! `POST|PUT /upload/{bucket}/{key}`: the request body is streamed into
 //! [`Session::write`](elliptics::Session::write) (to every group of the bucket in parallel,
-//! one chunk in memory at a time) and the reply lists the per-group results (§14.6).
+//! at most two write chunks in memory) and the reply lists the per-group results (§14.6).
 //!
-//! Rules: `Content-Length` required (411), zero refused (400), larger than the bucket's
-//! `max-size` or the configured limit refused (413) before any byte is read; the start of
-//! a `Range` header is the write offset; success needs `upload_quorum` groups.
+//! Rules: zero length refused (400), larger than the bucket's `max-size` or the configured
+//! limit refused (413) before any byte is read; the start of a `Range` header is the write
+//! offset; success needs `upload_quorum` groups. A body without `Content-Length` (chunked
+//! transfer encoding) goes through
+//! [`Session::write_unsized`](elliptics::Session::write_unsized): at most two write chunks
+//! in memory, the smallest of the limits above and `max_chunked_upload_size` reserved in
+//! storage, the real size committed at the end, and 413 (nothing committed) past the limit.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::Json;
@@ -31,45 +37,82 @@ use crate::state::AppState;
 pub async fn upload(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let target = Target::parse(&parts, "/upload/")?;
-    let size = content_length(&parts.headers)?.ok_or(ApiError::LengthRequired)?;
+    let size = content_length(&parts.headers)?;
     let offset = write_offset(&parts.headers)?;
     let bucket = authorize(&state, &parts, &target.bucket, Operation::Write).await?;
     store(&state, &parts, body, &bucket, &target.key, size, offset).await
 }
 
 /// Checks the size against the limits, streams `body` into `bucket` and renders the reply.
+/// `size` is the declared `Content-Length`; `None` = unknown until the body ends.
 pub(crate) async fn store(
     state: &AppState,
     parts: &Parts,
     body: Body,
     bucket: &BucketMetadata,
     key: &[u8],
-    size: u64,
+    size: Option<u64>,
     offset: u64,
 ) -> Result<Response, ApiError> {
-    if size == 0 {
+    if size == Some(0) {
         return Err(ApiError::EmptyUpload);
     }
-    for limit in [bucket.max_size, state.config.max_body_size] {
-        if limit > 0 && size > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+    let limits = [bucket.max_size, state.config.max_body_size];
+    if let Some(size) = size {
+        for limit in limits {
+            if limit > 0 && size > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
         }
     }
-    // Reserve the memory this upload will hold (one write chunk) before reading its body.
+    let chunk = state.config.write_chunk_size as u64;
+    // Reserve the memory this upload will hold before reading its body: up to two write
+    // chunks (the next chunk is read from the client while one is written to storage).
+    // (Never more than the whole budget, which only has to hold one chunk.)
     let held = size
-        .min(state.config.write_chunk_size as u64)
-        .div_ceil(1024);
+        .map_or(2 * chunk, |s| s.min(2 * chunk))
+        .div_ceil(1024)
+        .min(state.config.max_inflight_upload_bytes >> 10);
     let _budget = state
         .upload_budget
         .acquire_many(u32::try_from(held).unwrap_or(u32::MAX))
         .await
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let session = data_session(state, parts, bucket).timeout(state.upload_timeout);
-    let reader = StreamReader::new(body.into_data_stream().map_err(io::Error::other));
-    let outcome = session
-        .write(key, reader, size, offset)
-        .await
-        .map_err(|e| upload_error(&e))?;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    let stream = body
+        .into_data_stream()
+        .map_err(io::Error::other)
+        .map_ok(move |b| {
+            counter.fetch_add(b.len() as u64, Ordering::Relaxed);
+            b
+        });
+    let reader = StreamReader::new(stream);
+    let outcome = match size {
+        Some(size) => session.write(key, reader, size, offset).await,
+        None => {
+            let limit = limits
+                .into_iter()
+                .filter(|&l| l > 0)
+                .fold(state.config.max_chunked_upload_size, u64::min);
+            let outcome = session
+                .write_unsized(key, reader, offset, offset.saturating_add(limit))
+                .await;
+            let got = received.load(Ordering::Relaxed);
+            match outcome {
+                Err(elliptics::Error::InvalidArgument(_)) if got == 0 => {
+                    return Err(ApiError::EmptyUpload);
+                }
+                Err(elliptics::Error::InvalidArgument(_)) if got > limit => {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                other => other,
+            }
+        }
+    }
+    .map_err(|e| upload_error(&e))?;
+    let size = received.load(Ordering::Relaxed);
     record_timings(state, &outcome, size);
     let stored = outcome.succeeded().len();
     for failed in outcome.failed() {

@@ -22,12 +22,17 @@
 //! * **Replica discrepancy** — live record counts diverging between groups: with
 //!   `excess = max − min − discrepancy_tolerance` (≥ 0), × `1 / (1 + discrepancy_penalty ×
 //!   excess / max)`.
+//!
+//! The time per byte and error rate of each backend come from [`blend`]: this proxy's own
+//! live measurements mixed with the placement hub's cluster-wide view while that is fresh.
 
+mod blend;
 mod tracker;
 
 use rand::Rng;
 
-pub use tracker::{DecayingWriteStats, WriteStatsConfig};
+pub use blend::{BlendConfig, HubView, OWN_WEIGHT, WriteEvidence, blend};
+pub use tracker::{DecayingWriteStats, MIN_ERROR_EVIDENCE, WriteStatsConfig};
 
 /// What the proxy knows about the backend that owns the key in one group.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -339,3 +339,55 @@ fn simulated_slowdown_moves_writes_away_and_back() {
         "recovered within 5 s: {victim_picks:?}"
     );
 }
+
+/// The blend feeding selection: a backend the proxy has no timings for but the hub saw slow
+/// loses its share; with own evidence the hub only nudges; a stale hub changes nothing.
+#[test]
+fn hub_evidence_moves_selection_until_it_is_stale() {
+    use std::collections::HashMap;
+
+    use elliptics::proto::NodeAddr;
+
+    let config = BlendConfig::default();
+    let t0 = Instant::now();
+    let slow_owner = (NodeAddr(([127, 0, 0, 1], 1026).into()), 1);
+    let hub = HubView {
+        received: t0,
+        backends: HashMap::from([(
+            slow_owner,
+            WriteEvidence {
+                time_per_byte: Some(1e-6),
+                error_rate: Some(0.0),
+            },
+        )]),
+    };
+    let fast_own = WriteEvidence {
+        time_per_byte: Some(1e-8),
+        error_rate: Some(0.0),
+    };
+    let with_time = |evidence: WriteEvidence| BackendView {
+        write_time_per_byte: evidence.time_per_byte,
+        recent_errors: evidence.error_rate.unwrap_or(0.0),
+        ..backend(10)
+    };
+    let share_of_slow = |now: Instant, slow_own: WriteEvidence| {
+        let slow = blend(slow_own, hub.evidence(&slow_owner, now, &config), &config);
+        let fast = blend(fast_own, None, &config);
+        let candidates = [
+            bucket("fast", vec![Some(with_time(fast))]),
+            bucket("slow", vec![Some(with_time(slow))]),
+        ];
+        share(
+            &weights(&candidates, MIB, &SelectionConfig::default()),
+            "slow",
+        )
+    };
+    // hub fills the gap: no own timing for the slow backend
+    assert!(share_of_slow(t0, WriteEvidence::default()) < 0.02);
+    // own evidence says it is fast: 0.7 × 1e-8 + 0.3 × 1e-6 still slow, but less
+    let mixed = share_of_slow(t0, fast_own);
+    assert!(mixed > 0.02 && mixed < 0.1, "{mixed}");
+    // stale hub view: local only, equal shares
+    let late = t0 + config.hub_staleness + Duration::from_secs(1);
+    assert!((share_of_slow(late, WriteEvidence::default()) - 0.5).abs() < 1e-9);
+}

@@ -16,6 +16,10 @@
 
 use std::time::{Duration, Instant};
 
+/// Decayed attempts from which the error rate counts as evidence
+/// ([`DecayingWriteStats::error_rate_evidence`]): about four half-lives after the last write.
+pub const MIN_ERROR_EVIDENCE: f64 = 0.05;
+
 /// Tuning of [`DecayingWriteStats`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WriteStatsConfig {
@@ -43,6 +47,8 @@ pub struct DecayingWriteStats {
     failures: f64,
     attempts: f64,
     updated: Option<Instant>,
+    writes_total: u64,
+    failures_total: u64,
 }
 
 impl DecayingWriteStats {
@@ -55,6 +61,8 @@ impl DecayingWriteStats {
             failures: 0.0,
             attempts: 0.0,
             updated: None,
+            writes_total: 0,
+            failures_total: 0,
         }
     }
 
@@ -68,11 +76,13 @@ impl DecayingWriteStats {
         self.attempts *= factor;
         self.updated = Some(self.updated.map_or(now, |last| last.max(now)));
         self.attempts += 1.0;
+        self.writes_total += 1;
         if ok {
             self.bytes += bytes as f64;
             self.seconds += elapsed.as_secs_f64();
         } else {
             self.failures += 1.0;
+            self.failures_total += 1;
         }
     }
 
@@ -88,6 +98,23 @@ impl DecayingWriteStats {
         let factor = self.decay_factor(now);
         let failures = self.failures * factor;
         failures / (self.attempts * factor + 1.0)
+    }
+
+    /// The recent error rate when there is evidence for it: at least
+    /// [`MIN_ERROR_EVIDENCE`] decayed attempts; `None` for an idle backend.
+    pub fn error_rate_evidence(&self, now: Instant) -> Option<f64> {
+        let attempts = self.attempts * self.decay_factor(now);
+        (attempts >= MIN_ERROR_EVIDENCE).then(|| self.recent_errors(now))
+    }
+
+    /// Writes observed since the tracker was created, failed or not.
+    pub fn writes_total(&self) -> u64 {
+        self.writes_total
+    }
+
+    /// Failed writes observed since the tracker was created.
+    pub fn failures_total(&self) -> u64 {
+        self.failures_total
     }
 
     fn decay_factor(&self, now: Instant) -> f64 {
@@ -178,6 +205,27 @@ mod tests {
             busy.observe(t0, MIB, secs(0.001), i != 0);
         }
         assert!(busy.recent_errors(t0) < 0.011);
+    }
+
+    #[test]
+    fn error_evidence_and_totals() {
+        let t0 = Instant::now();
+        let mut stats = DecayingWriteStats::default();
+        assert_eq!(stats.error_rate_evidence(t0), None);
+        stats.observe(t0, MIB, secs(0.01), true);
+        stats.observe(t0, 0, Duration::ZERO, false);
+        let rate = stats.error_rate_evidence(t0).unwrap();
+        assert!((rate - 1.0 / 3.0).abs() < 1e-9, "{rate}");
+        assert!(
+            stats.error_rate_evidence(t0 + secs(4.0)).is_some(),
+            "2 / 16 ≥ 0.05"
+        );
+        assert_eq!(
+            stats.error_rate_evidence(t0 + secs(6.0)),
+            None,
+            "2 / 64 < 0.05"
+        );
+        assert_eq!((stats.writes_total(), stats.failures_total()), (2, 1));
     }
 
     #[test]
