@@ -25,7 +25,7 @@ enum Command {
     /// Run the HTTP proxy (Backrunner-compatible REST API).
     Proxy(cmd::proxy::ProxyArgs),
     /// Run the Kubernetes operator.
-    Operator(cmd::pending::PendingArgs),
+    Operator(cmd::operator::OperatorArgs),
     /// Run everything on this machine: two embedded nodes (groups 1 and 2) and the proxy.
     Dev(cmd::dev::DevArgs),
     /// Manage bucket metadata without Kubernetes.
@@ -64,7 +64,7 @@ fn main() -> std::process::ExitCode {
             Command::Defrag(a) => cmd::defrag::run(a).await,
             Command::Stat(a) => cmd::stat::run(a).await,
             Command::Proxy(a) => cmd::proxy::run(a).await,
-            Command::Operator(_) => cmd::pending::run("operator", 5),
+            Command::Operator(a) => cmd::operator::run(a).await,
             Command::Bucket(a) => cmd::bucket::run(a).await,
             Command::Sign(a) => cmd::sign::run(a),
         }

@@ -4,7 +4,7 @@ pub mod bucket;
 pub mod defrag;
 pub mod dev;
 pub mod node;
-pub mod pending;
+pub mod operator;
 pub mod proxy;
 pub mod sign;
 pub mod stat;

@@ -1,0 +1,265 @@
+//! The `Bucket` controller: reconciles each Bucket (with its AclPolicies' tokens) into the
+//! Elliptics bucket metadata, the token-alias record, the bucket list and the ownership
+//! record, inside the finalizer [`backrunner_crds::bucket::FINALIZER`] so that deletion
+//! honours `reclaimPolicy`.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`desired`] | pure: metadata, digest, aliases and ACL summary from spec and tokens |
+//! | [`apply`] | the apply pass (validation, cluster, policies, ownership, writes, health) |
+//! | [`cleanup`] | the deletion pass (protection, force release, Retain/Delete) |
+//! | [`status`] | the status draft, condition-change events, server-side apply |
+//! | [`watches`] | which Buckets a change of an AclPolicy, Secret or EllipticsCluster touches |
+//! | [`backoff`] | per-object exponential backoff of `error_policy` |
+//! | [`events`] | Kubernetes Events |
+
+pub mod apply;
+pub mod backoff;
+pub mod cleanup;
+pub mod desired;
+pub mod events;
+pub mod resolve;
+pub mod status;
+pub mod watches;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use backrunner_crds::bucket::{Bucket, FINALIZER};
+use backrunner_crds::{AclPolicy, EllipticsCluster};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::Recorder;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+
+use crate::Context;
+use crate::context::StorageError;
+use crate::metadata::MetadataError;
+
+use backoff::FailureBackoff;
+
+/// Controller name in metrics and logs.
+pub const CONTROLLER: &str = "bucket";
+
+/// First retry delay after a failure.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
+
+/// Longest retry delay after repeated failures.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Why a Bucket reconcile failed (it is retried with per-object backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// No Elliptics client for the cluster.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// Reading or writing a record in the metadata groups failed.
+    #[error("metadata: {0}")]
+    Metadata(#[from] MetadataError),
+    /// The object lacks a namespace, name or uid.
+    #[error("object has no {0}")]
+    InvalidObject(&'static str),
+    /// Deletion waits (protection, cluster unavailable, cleanup failure); see DeletionBlocked.
+    #[error("deletion blocked: {0}")]
+    DeletionBlocked(String),
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// Low-cardinality label for `backrunner_operator_reconciles_total{result}`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube_error",
+            Error::Storage(_) => "storage_error",
+            Error::Metadata(_) => "metadata_error",
+            Error::InvalidObject(_) => "invalid_object",
+            Error::DeletionBlocked(_) => "deletion_blocked",
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.metric_label(),
+                _ => "finalizer_error",
+            },
+        }
+    }
+}
+
+/// Serialises ownership decisions per Elliptics bucket within this process, so two Bucket
+/// objects naming the same bucket cannot both claim it between a read and a write.
+#[derive(Default)]
+pub struct NameLocks {
+    inner: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl NameLocks {
+    /// The lock of `key` (`cluster/bucket`).
+    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_owned()).or_default().clone()
+    }
+}
+
+/// State of the Bucket controller shared by its reconciles.
+pub struct Reconciler {
+    /// The operator context.
+    pub ctx: Arc<Context>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Per-object failure backoff.
+    pub backoff: FailureBackoff,
+    /// Per-bucket-name claim locks.
+    pub locks: NameLocks,
+}
+
+impl Reconciler {
+    /// A reconciler over `ctx`.
+    pub fn new(ctx: Arc<Context>) -> Reconciler {
+        Reconciler {
+            recorder: Recorder::new(ctx.client.clone(), ctx.reporter.clone()),
+            ctx,
+            backoff: FailureBackoff::new(BACKOFF_BASE, BACKOFF_MAX),
+            locks: NameLocks::default(),
+        }
+    }
+
+    /// The Bucket API of `namespace`.
+    pub fn buckets(&self, namespace: &str) -> Api<Bucket> {
+        Api::namespaced(self.ctx.client.clone(), namespace)
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `namespace/name` of an object, the key of the backoff map.
+pub fn object_key<K: Resource>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// One reconcile: the finalizer decides between [`apply::apply`] and [`cleanup::cleanup`].
+pub async fn reconcile(bucket: Arc<Bucket>, r: Arc<Reconciler>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = bucket
+        .namespace()
+        .ok_or(Error::InvalidObject("namespace"))?;
+    let api = r.buckets(&namespace);
+    let result = finalizer(&api, FINALIZER, bucket.clone(), |event| async {
+        match event {
+            FinalizerEvent::Apply(b) => apply::apply(b, &r).await,
+            FinalizerEvent::Cleanup(b) => cleanup::cleanup(b, &r).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    r.ctx
+        .metrics
+        .reconcile_duration
+        .with_label_values(&[CONTROLLER])
+        .observe(started.elapsed().as_secs_f64());
+    if result.is_ok() {
+        r.backoff.succeeded(&object_key(bucket.as_ref()));
+        r.ctx
+            .metrics
+            .reconciles
+            .with_label_values(&[CONTROLLER, "ok"])
+            .inc();
+    }
+    result
+}
+
+/// Retry after a failure with per-object exponential backoff.
+pub fn error_policy(bucket: Arc<Bucket>, error: &Error, r: Arc<Reconciler>) -> Action {
+    let key = object_key(bucket.as_ref());
+    let delay = r.backoff.failed(&key);
+    r.ctx
+        .metrics
+        .reconciles
+        .with_label_values(&[CONTROLLER, error.metric_label()])
+        .inc();
+    tracing::warn!(bucket = %key, error = %error, retry_in = ?delay, "bucket reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Runs the Bucket controller until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let client = ctx.client.clone();
+    let ns = ctx.config.watch_namespace.clone();
+    let buckets: Api<Bucket> = scoped_api(&client, &ns);
+    let wc = watcher::Config::default().any_semantic();
+    let controller = Controller::new(buckets, wc.clone());
+    let store = controller.store();
+    let (policy_store, secret_store, cluster_store) = (store.clone(), store.clone(), store.clone());
+    let owned_secrets = watcher::Config::default().any_semantic().labels(&format!(
+        "{}={}",
+        crate::acl_policy::MANAGED_BY_LABEL,
+        crate::acl_policy::MANAGED_BY_VALUE
+    ));
+    let tick = ctx.config.status_interval().max(Duration::from_secs(10));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    });
+    let reconciler = Arc::new(Reconciler::new(ctx));
+    controller
+        .watches(
+            scoped_api::<AclPolicy>(&client, &ns),
+            wc.clone(),
+            move |p| watches::buckets_of_policy(&policy_store, &p),
+        )
+        .watches(
+            scoped_api::<Secret>(&client, &ns),
+            owned_secrets,
+            move |s| watches::buckets_of_owned_secret(&secret_store, &s),
+        )
+        .watches(scoped_api::<EllipticsCluster>(&client, &ns), wc, move |c| {
+            watches::buckets_of_cluster(&cluster_store, &c)
+        })
+        .reconcile_all_on(ticks(tick))
+        .with_config(ControllerConfig::default().concurrency(4))
+        .graceful_shutdown_on(async move {
+            let _ = stop_rx.await;
+        })
+        .run(reconcile, error_policy, reconciler)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "bucket controller");
+            }
+        })
+        .await;
+    tracing::info!("bucket controller stopped");
+}
+
+/// An API over every namespace, or over `namespace` when set.
+pub fn scoped_api<K>(client: &kube::Client, namespace: &str) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        "" => Api::all(client.clone()),
+        ns => Api::namespaced(client.clone(), ns),
+    }
+}
+
+/// A stream yielding `()` every `every` (the first after one period).
+pub fn ticks(every: Duration) -> impl futures_util::Stream<Item = ()> + Send + Sync + 'static {
+    futures_util::stream::unfold((), move |()| async move {
+        tokio::time::sleep(every).await;
+        Some(((), ()))
+    })
+}

@@ -1,0 +1,71 @@
+//! Per-object exponential backoff for the controllers' `error_policy`: each failure of an
+//! object doubles its retry delay (from `base` up to `max`); a success resets it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Failure counts per object key (`namespace/name`).
+#[derive(Debug)]
+pub struct FailureBackoff {
+    counts: Mutex<HashMap<String, u32>>,
+    base: Duration,
+    max: Duration,
+}
+
+impl FailureBackoff {
+    /// Delays start at `base` and stop growing at `max`.
+    pub fn new(base: Duration, max: Duration) -> FailureBackoff {
+        FailureBackoff {
+            counts: Mutex::new(HashMap::new()),
+            base,
+            max,
+        }
+    }
+
+    /// Records a failure of `key`; the delay before its next attempt.
+    pub fn failed(&self, key: &str) -> Duration {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(key.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        let factor = 1u32 << (*n - 1).min(16);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+
+    /// Records a success of `key` (or its deletion): the next failure starts at `base`.
+    pub fn succeeded(&self, key: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.remove(key);
+    }
+
+    /// Failures of `key` since its last success.
+    pub fn failures(&self, key: &str) -> u32 {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.get(key).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_per_object_caps_and_resets() {
+        let b = FailureBackoff::new(Duration::from_secs(1), Duration::from_secs(10));
+        let delays: Vec<u64> = (0..6).map(|_| b.failed("a/x").as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(
+            b.failed("a/y"),
+            Duration::from_secs(1),
+            "other objects are independent"
+        );
+        assert_eq!(b.failures("a/x"), 6);
+        b.succeeded("a/x");
+        assert_eq!(b.failures("a/x"), 0);
+        assert_eq!(b.failed("a/x"), Duration::from_secs(1));
+        for _ in 0..100 {
+            b.failed("a/z");
+        }
+        assert_eq!(b.failed("a/z"), Duration::from_secs(10), "no overflow");
+    }
+}

@@ -1,0 +1,189 @@
+//! The operator's `MetadataStore` against real nodes: bucket metadata readable by the proxy
+//! (the same bytes `backrunner bucket put` writes), drift in one group detected per group,
+//! the bucket list, token-alias and ownership records, and per-group failure reports when a
+//! metadata group is down.
+
+use std::collections::BTreeMap;
+
+use backrunner_operator::metadata::{GroupCopy, MetadataError, MetadataStore, OwnerRecord};
+use backrunner_tests::{BackendSpec, connect, start_node, wait_until};
+use elliptics::bucket::{AclEntry, AclFlags, BucketMetadata, METADATA_NAMESPACE};
+use elliptics::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAlias, TokenAliases};
+
+use crate::read_all;
+
+fn sample(name: &str) -> BucketMetadata {
+    let mut meta = BucketMetadata::new(name);
+    meta.groups = vec![1, 2];
+    meta.max_size = 1 << 30;
+    meta.max_key_num = 10;
+    meta.acl = BTreeMap::from([(
+        "alice".to_owned(),
+        AclEntry {
+            version: 1,
+            user: "alice".into(),
+            token: "secret".into(),
+            flags: AclFlags::WRITE,
+        },
+    )]);
+    meta
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_store_on_real_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_node(&dir.path().join("a"), &[BackendSpec::new(1, 1)], &[]).await;
+    let b = start_node(
+        &dir.path().join("b"),
+        &[BackendSpec::new(1, 2)],
+        &[a.addr()],
+    )
+    .await;
+    let client = connect(&[a.addr()]).await;
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), async || client
+            .nodes()
+            .len()
+            == 2)
+        .await
+    );
+    let store = MetadataStore::new(client.clone(), vec![1, 2]);
+
+    // Absent records read as None; removing an absent record is complete.
+    assert!(store.read_bucket("photos").await.unwrap().is_none());
+    assert!(store.read_owner("photos").await.unwrap().is_none());
+    assert!(store.remove_bucket("photos").await.is_complete());
+
+    // Metadata: written to both groups, read back, and read by the proxy's own store.
+    let meta = sample("photos");
+    let report = store.write_bucket(&meta).await;
+    assert_eq!(
+        (report.ok.clone(), report.failed.len()),
+        (vec![1, 2], 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        store.read_bucket("photos").await.unwrap(),
+        Some(meta.clone())
+    );
+    let proxy_store = backrunner_proxy::buckets::MetadataStore::new(&client, vec![1, 2]);
+    assert_eq!(
+        proxy_store.read_bucket("photos").await.unwrap(),
+        Some(meta.clone())
+    );
+    let copies = store.read_bucket_copies("photos").await;
+    assert_eq!(
+        copies,
+        vec![
+            (1, GroupCopy::Present(meta.encode())),
+            (2, GroupCopy::Present(meta.encode()))
+        ]
+    );
+
+    // Drift: someone rewrites group 2 only; the per-group read shows it, a write repairs it.
+    let mut other = meta.clone();
+    other.max_size = 1;
+    let bytes = other.encode();
+    let g2 = client
+        .session()
+        .groups(vec![2])
+        .namespace(METADATA_NAMESPACE);
+    g2.write(b"photos", &bytes[..], bytes.len() as u64, 0)
+        .await
+        .unwrap();
+    let copies = store.read_bucket_copies("photos").await;
+    assert_eq!(copies[0], (1, GroupCopy::Present(meta.encode())));
+    assert_eq!(copies[1], (2, GroupCopy::Present(other.encode())));
+    assert!(store.write_bucket(&meta).await.is_complete());
+    assert_eq!(read_all(&g2, b"photos", 0, 0).await.unwrap(), meta.encode());
+
+    // Bucket list: read-modify-write, idempotent, shared with the proxy.
+    assert!(store.add_to_list("list", "photos").await.unwrap());
+    assert!(store.add_to_list("list", "videos").await.unwrap());
+    assert!(!store.add_to_list("list", "photos").await.unwrap());
+    assert_eq!(
+        proxy_store.read_list("list").await.unwrap().names(),
+        ["photos", "videos"]
+    );
+    assert!(store.remove_from_list("list", "photos").await.unwrap());
+    assert!(!store.remove_from_list("list", "photos").await.unwrap());
+    assert_eq!(store.read_list("list").await.unwrap().names(), ["videos"]);
+
+    // Token aliases in their own namespace, in the format the proxy decodes.
+    let mut aliases = TokenAliases::new();
+    aliases.users.insert(
+        "alice".into(),
+        vec![TokenAlias {
+            token: "old".into(),
+            expires_at: 4_000_000_000,
+        }],
+    );
+    assert!(store.write_aliases("photos", &aliases).await.is_complete());
+    assert_eq!(
+        store.read_aliases("photos").await.unwrap(),
+        Some(aliases.clone())
+    );
+    let raw = client
+        .session()
+        .groups(vec![1])
+        .namespace(TOKEN_ALIASES_NAMESPACE);
+    let stored = TokenAliases::decode(&read_all(&raw, b"photos", 0, 0).await.unwrap()).unwrap();
+    assert_eq!(stored.live_tokens("alice", 0).collect::<Vec<_>>(), ["old"]);
+    assert!(store.remove_aliases("photos").await.is_complete());
+    assert!(store.read_aliases("photos").await.unwrap().is_none());
+
+    // Ownership record: write, read, release, remove.
+    let owner = OwnerRecord::new("prod", "team-a", "photos", "uid-1", 100);
+    assert!(store.write_owner("photos", &owner).await.is_complete());
+    assert_eq!(
+        store.read_owner("photos").await.unwrap(),
+        Some(owner.clone())
+    );
+    assert!(
+        store
+            .write_owner("photos", &owner.released(200))
+            .await
+            .is_complete()
+    );
+    assert!(
+        store
+            .read_owner("photos")
+            .await
+            .unwrap()
+            .is_some_and(|r| r.released)
+    );
+    assert!(store.remove_owner("photos").await.is_complete());
+    assert!(store.read_owner("photos").await.unwrap().is_none());
+
+    // A malformed record is an error, not a missing one.
+    let owners = client
+        .session()
+        .groups(vec![1, 2])
+        .namespace("backrunner.owner");
+    owners.write(b"junk", &b"{nope"[..], 5, 0).await.unwrap();
+    assert!(matches!(
+        store.read_owner("junk").await,
+        Err(MetadataError::Malformed { .. })
+    ));
+
+    // Group 2 down: writes report it per group, reads still find group 1's copy.
+    b.shutdown().await;
+    let report = store.write_bucket(&sample("photos")).await;
+    assert_eq!(report.ok, vec![1], "{report:?}");
+    assert_eq!(report.failed.iter().map(|f| f.0).collect::<Vec<_>>(), [2]);
+    let err = report.check().unwrap_err();
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("failed in groups 2"), "{err}");
+    assert_eq!(
+        store.read_bucket("photos").await.unwrap(),
+        Some(meta.clone())
+    );
+    let copies = store.read_bucket_copies("photos").await;
+    assert!(
+        matches!(copies[1], (2, GroupCopy::Unreadable(_))),
+        "{copies:?}"
+    );
+    let removal = store.remove_bucket("photos").await;
+    assert_eq!((removal.ok, removal.failed.len()), (vec![1], 1));
+    a.shutdown().await;
+}
