@@ -3,6 +3,8 @@
 # kube-apiserver + kube-controller-manager built from Debian's `kubernetes` source
 # package with Debian's Go. Binaries are cached by version in $E2E_CACHE (default
 # ~/.cache/backrunner-e2e), so later runs skip the ~5-minute build.
+# Also makes sure kubectl (Debian's kubernetes-client when missing) and the helm-sdkpy
+# Python library are there.
 # Usage: e2e/setup.sh            prints the bin directory on its last line
 set -euo pipefail
 CACHE="${E2E_CACHE:-$HOME/.cache/backrunner-e2e}"
@@ -13,6 +15,7 @@ need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v go >/dev/null || need+=(golang-go)
 command -v rsync >/dev/null || need+=(rsync)
+command -v kubectl >/dev/null || need+=(kubernetes-client)
 dpkg -s golang-github-modern-go-reflect2-dev >/dev/null 2>&1 || need+=(golang-github-modern-go-reflect2-dev)
 if [ ! -f /etc/apt/sources.list.d/backrunner-deb-src.sources ]; then
   sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
@@ -24,6 +27,11 @@ if [ ${#need[@]} -gt 0 ] || [ -n "${NEED_UPDATE:-}" ]; then
 fi
 if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Helm as a library (the e2e installs the chart with it, see e2e/helm/install.py).
+if ! python3 -c 'import helm_sdkpy' 2>/dev/null; then
+  python3 -m pip install -q --ignore-requires-python helm-sdkpy >&2
 fi
 
 VERSION=$(apt-cache showsrc kubernetes 2>/dev/null | awk '/^Version:/{print $2; exit}')

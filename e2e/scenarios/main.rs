@@ -1,0 +1,11 @@
+//! The e2e scenarios: one test binary, each test with its own control plane (nextest runs
+//! tests as separate processes) and its own namespace.
+
+mod buckets;
+mod chart;
+mod control_plane;
+mod defrag;
+mod failover;
+mod placement;
+mod rotation;
+mod support;

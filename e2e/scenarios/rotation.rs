@@ -1,0 +1,147 @@
+//! Token rotation: bumping `rotation.generation` makes the operator generate a new token;
+//! during `overlapSeconds` both the old and the new one work through both proxies, then only
+//! the new one does.
+
+use std::time::Duration;
+
+use backrunner_crds::AclPolicy;
+use backrunner_crds::acl_policy::RotationPhase;
+use backrunner_e2e::error::ensure;
+use backrunner_e2e::proxy::{Credentials, ProxyClient};
+use backrunner_e2e::resources::{user_token, wait_condition};
+use backrunner_e2e::system::NAMESPACE;
+use backrunner_e2e::wait::{Probe, wait_for};
+use backrunner_e2e::{Result, SystemOptions};
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+use crate::support::{self, Apis, edit_doc, proxies};
+
+/// Overlap used by the scenario: long enough to observe both tokens working through two
+/// proxies that refresh metadata every second, short enough to wait out.
+const OVERLAP_SECONDS: u64 = 20;
+
+#[tokio::test]
+async fn token_rotation_keeps_both_tokens_during_overlap() -> Result<()> {
+    let system = support::start(SystemOptions::default()).await?;
+    system
+        .run(async |system| {
+            support::apply_examples_and_wait(system, |docs| {
+                edit_doc(docs, "AclPolicy", "media-team", |d| {
+                    if let Some(users) = d["spec"]["users"].as_array_mut() {
+                        for u in users {
+                            u["rotation"] =
+                                json!({"generation": 0, "overlapSeconds": OVERLAP_SECONDS});
+                        }
+                    }
+                });
+            })
+            .await?;
+            let apis = Apis::new(system);
+            let client = system.client();
+            let policy = apis.policies.get("media-team").await?;
+            let old = Credentials {
+                user: "writer".into(),
+                token: user_token(&client, NAMESPACE, &policy, "writer").await?,
+            };
+            let clients = proxies(system);
+            for c in &clients {
+                expect_upload(c, &old, true).await?;
+            }
+
+            // Rotate: bump the writer's generation.
+            let mut rotated: AclPolicy = policy.clone();
+            for u in &mut rotated.spec.users {
+                if u.name == "writer" {
+                    u.rotation.generation += 1;
+                }
+            }
+            apis.policies
+                .patch(
+                    "media-team",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"users": rotated.spec.users}})),
+                )
+                .await?;
+            let new_token = wait_for(
+                "a new writer token in the Secret",
+                Duration::from_secs(60),
+                async || {
+                    let t = user_token(&client, NAMESPACE, &policy, "writer").await?;
+                    Ok(if t != old.token {
+                        Probe::Done(t)
+                    } else {
+                        Probe::Pending("old token".into())
+                    })
+                },
+            )
+            .await?;
+            let new = Credentials {
+                user: "writer".into(),
+                token: new_token,
+            };
+            // The new token reaches both proxies; the old one still works meanwhile.
+            for (i, c) in clients.iter().enumerate() {
+                wait_for(
+                    &format!("proxy-{i} to accept the new token"),
+                    Duration::from_secs(30),
+                    async || {
+                        let r = c
+                            .upload("videos", "rotated", b"new".to_vec(), Some(&new))
+                            .await?;
+                        Ok(if r.status.is_success() {
+                            Probe::Done(())
+                        } else {
+                            Probe::Pending(r.to_string())
+                        })
+                    },
+                )
+                .await?;
+                expect_upload(c, &old, true).await?;
+            }
+            let during = wait_condition(&apis.policies, "media-team", "Ready", "True").await?;
+            let writer = during
+                .status
+                .as_ref()
+                .and_then(|s| s.users.iter().find(|u| u.name == "writer").cloned());
+            ensure(
+                writer.as_ref().is_some_and(|w| {
+                    w.rotation_phase == RotationPhase::Overlap && w.previous_fingerprint.is_some()
+                }),
+                || format!("writer status during the overlap: {writer:?}"),
+            )?;
+            // After the overlap only the new token works.
+            for (i, c) in clients.iter().enumerate() {
+                wait_for(
+                    &format!("proxy-{i} to refuse the old token after the overlap"),
+                    Duration::from_secs(OVERLAP_SECONDS + 60),
+                    async || {
+                        let r = c
+                            .upload("videos", "late", b"old".to_vec(), Some(&old))
+                            .await?;
+                        Ok(if r.status.is_client_error() {
+                            Probe::Done(())
+                        } else {
+                            Probe::Pending(r.to_string())
+                        })
+                    },
+                )
+                .await?;
+                expect_upload(c, &new, true).await?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+async fn expect_upload(c: &ProxyClient, creds: &Credentials, ok: bool) -> Result<()> {
+    let r = c
+        .upload("videos", "probe", b"probe".to_vec(), Some(creds))
+        .await?;
+    ensure(r.status.is_success() == ok, || {
+        format!(
+            "upload as {} (token expected to work: {ok}): {r}",
+            creds.user
+        )
+    })
+}
