@@ -27,6 +27,10 @@ def main() -> int:
     cfg = helm.Configuration(namespace=a.namespace, kubeconfig=a.kubeconfig)
     lint = asyncio.run(helm.Lint(cfg).run(a.chart))
     print(json.dumps({"step": "lint", "result": lint}))
+    # Helm's severities: 1 info, 2 warning, 3 error.
+    if lint.get("Errors") or any(m.get("Severity", 0) >= 3 for m in lint.get("Messages") or []):
+        print(json.dumps({"step": "lint", "error": "helm lint reported errors"}))
+        return 2
     values = None
     if a.values_json:
         with open(a.values_json, encoding="utf-8") as f:

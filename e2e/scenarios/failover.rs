@@ -47,6 +47,7 @@ async fn leader_failover_and_data_path_without_operator() -> Result<()> {
                 .iter()
                 .position(|n| *n == leader)
                 .ok_or_else(|| E2eError::Check(format!("unknown leader {leader}")))?;
+            let killed_at = tokio::time::Instant::now();
             if let Some(op) = system.operators[index].as_mut() {
                 op.proc.kill().await;
             }
@@ -63,6 +64,10 @@ async fn leader_failover_and_data_path_without_operator() -> Result<()> {
                 },
             )
             .await?;
+            eprintln!(
+                "failover: {follower} holds the Lease {:.1} s after {leader} was killed",
+                killed_at.elapsed().as_secs_f64()
+            );
 
             // The new leader reconciles: a new Bucket becomes Ready and serves.
             let template = docs

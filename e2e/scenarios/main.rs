@@ -6,6 +6,7 @@ mod chart;
 mod control_plane;
 mod defrag;
 mod failover;
+mod operator_paths;
 mod placement;
 mod rotation;
 mod support;
