@@ -112,11 +112,17 @@ impl<'a> ConditionUpdate<'a> {
 /// reason, message and observed generation are updated in place otherwise. Returns `true`
 /// when the list changed at all, so a controller can skip a status write that would change
 /// nothing.
+///
+/// An empty message is replaced by the reason: apiservers of the 1.20 line turn `""` into
+/// `null` under server-side apply and then reject the status as invalid (422).
 pub fn set_condition(
     conditions: &mut Vec<Condition>,
-    update: ConditionUpdate<'_>,
+    mut update: ConditionUpdate<'_>,
     now: Time,
 ) -> bool {
+    if update.message.is_empty() {
+        update.message = update.reason.to_owned();
+    }
     let status = update.status.as_str();
     match conditions.iter_mut().find(|c| c.type_ == update.type_) {
         Some(existing) => {
