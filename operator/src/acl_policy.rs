@@ -86,18 +86,10 @@ pub struct PolicyReconciler {
 pub async fn reconcile(policy: Arc<AclPolicy>, r: Arc<PolicyReconciler>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = sync(&policy, &r).await;
-    r.ctx
-        .metrics
-        .reconcile_duration
-        .with_label_values(&[CONTROLLER])
-        .observe(started.elapsed().as_secs_f64());
+    r.ctx.metrics.observe_reconcile(CONTROLLER, started);
     if result.is_ok() {
         r.backoff.succeeded(&object_key(policy.as_ref()));
-        r.ctx
-            .metrics
-            .reconciles
-            .with_label_values(&[CONTROLLER, "ok"])
-            .inc();
+        r.ctx.metrics.count_reconcile(CONTROLLER, "ok");
     }
     result
 }
@@ -236,9 +228,7 @@ pub fn error_policy(policy: Arc<AclPolicy>, error: &Error, r: Arc<PolicyReconcil
     let delay = r.backoff.failed(&key);
     r.ctx
         .metrics
-        .reconciles
-        .with_label_values(&[CONTROLLER, error.metric_label()])
-        .inc();
+        .count_reconcile(CONTROLLER, error.metric_label());
     tracing::warn!(policy = %key, error = %error, retry_in = ?delay, "AclPolicy reconcile failed");
     Action::requeue(delay)
 }

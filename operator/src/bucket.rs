@@ -166,18 +166,10 @@ pub async fn reconcile(bucket: Arc<Bucket>, r: Arc<Reconciler>) -> Result<Action
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    r.ctx
-        .metrics
-        .reconcile_duration
-        .with_label_values(&[CONTROLLER])
-        .observe(started.elapsed().as_secs_f64());
+    r.ctx.metrics.observe_reconcile(CONTROLLER, started);
     if result.is_ok() {
         r.backoff.succeeded(&object_key(bucket.as_ref()));
-        r.ctx
-            .metrics
-            .reconciles
-            .with_label_values(&[CONTROLLER, "ok"])
-            .inc();
+        r.ctx.metrics.count_reconcile(CONTROLLER, "ok");
     }
     result
 }
@@ -188,9 +180,7 @@ pub fn error_policy(bucket: Arc<Bucket>, error: &Error, r: Arc<Reconciler>) -> A
     let delay = r.backoff.failed(&key);
     r.ctx
         .metrics
-        .reconciles
-        .with_label_values(&[CONTROLLER, error.metric_label()])
-        .inc();
+        .count_reconcile(CONTROLLER, error.metric_label());
     tracing::warn!(bucket = %key, error = %error, retry_in = ?delay, "bucket reconcile failed");
     Action::requeue(delay)
 }

@@ -310,11 +310,8 @@ async fn reconcile(
     let start = Instant::now();
     let r = cx.reconcile_inner(&obj).await;
     let m = &cx.ctx.metrics;
-    m.reconcile_duration
-        .with_label_values(&["cluster"])
-        .observe(start.elapsed().as_secs_f64());
-    let result = if r.is_ok() { "ok" } else { "error" };
-    m.reconciles.with_label_values(&["cluster", result]).inc();
+    m.observe_reconcile("cluster", start);
+    m.count_reconcile("cluster", if r.is_ok() { "ok" } else { "error" });
     if r.is_ok() {
         cx.failures
             .lock()

@@ -90,6 +90,20 @@ fn tri(status: backrunner_crds::ConditionStatus) -> i64 {
 }
 
 impl Metrics {
+    /// Records the duration of one reconcile of `controller` that started at `started`.
+    pub fn observe_reconcile(&self, controller: &str, started: std::time::Instant) {
+        self.reconcile_duration
+            .with_label_values(&[controller])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Counts one reconcile of `controller` ending with `result` (`ok` or an error label).
+    pub fn count_reconcile(&self, controller: &str, result: &str) {
+        self.reconciles
+            .with_label_values(&[controller, result])
+            .inc();
+    }
+
     /// Creates and registers every family.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let r = Registry::new();
