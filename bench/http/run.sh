@@ -1,47 +1,90 @@
 #!/usr/bin/env bash
-# HTTP benchmarks S1 (small GET), S2 (large GET), S5 (small PUT) against nginx references.
-# Usage: bench/http/run.sh   (env: DUR=5s REPS=3 SCEN="s1 s2 s5" BIG=0|1; SCEN=s2big BIG=1 = only 4 x 64 MiB)
-# Needs: wrk, nginx (Debian: apt-get install -y wrk nginx-light), target/release/backrunner.
+# HTTP benchmarks S1-S6 (../shared/BENCHMARKS.md) against nginx references measured in the
+# same run. Ours = `backrunner proxy` + two `backrunner node` processes (groups 1 and 2), so
+# CPU and peak RSS are reported for the proxy and the nodes separately.
+# Usage: bench/http/run.sh   (env: DUR=10s REPS=3 SCEN="s1 s2 s3 s4 s5 s6" BIG=0|1 VIDEO_MIB=256
+#        UP_MIB=1024; SCEN=s2big BIG=1 = only 4 x 64 MiB)
+# Needs: wrk, nginx (Debian: apt-get install -y wrk nginx-light), python3, openssl, and
+# `cargo build --release --workspace --bin backrunner --bin backend-delay --bin node-reads`.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${BIN:-$ROOT/target/release/backrunner}
-DUR=${DUR:-5s}; REPS=${REPS:-3}; SCEN=${SCEN:-"s1 s2 s5"}; BIG=${BIG:-0}
+DELAY_BIN=${DELAY_BIN:-$ROOT/target/release/backend-delay}
+DUR=${DUR:-10s}; REPS=${REPS:-3}; SCEN=${SCEN:-"s1 s2 s3 s4 s5 s6"}; BIG=${BIG:-0}
+VIDEO_MIB=${VIDEO_MIB:-256}; UP_MIB=${UP_MIB:-1024}
 if [ "$BIG" = 1 ] && [[ " $SCEN " == *" s2 "* ]]; then SCEN="$SCEN s2big"; fi   # 4 x 64 MiB runs last
-BACK=18081; FRONT=18080; DAV=18083; PROXY=19090; NODEPORT=11025
+BACK=18081; FRONT=18080; FRONTS=18443; DAV=18083; PROXY=19090; PROXYS=19443; N1PORT=11025; N2PORT=11026
 D=$(mktemp -d /tmp/bench-http.XXXXXX)
 OUT=$D/results.tsv
 echo "work dir $D"
-mkdir -p "$D"/www/get/default "$D"/dav "$D"/dav-tmp "$D"/tmp-back "$D"/tmp-front "$D"/tmp-dav "$D"/data
+mkdir -p "$D"/www/get/default "$D"/dav "$D"/dav-tmp "$D"/tmp-back "$D"/tmp-front "$D"/tmp-dav "$D"/n1 "$D"/n2 "$D"/up
 chmod 755 "$D"; chmod 1777 "$D"/dav "$D"/dav-tmp "$D"/tmp-back "$D"/tmp-front "$D"/tmp-dav  # nginx workers run as another user
 PIDS=()
 cleanup() {
   for f in "$D"/nginx-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  # keep the results, drop the data (GiBs after S4) unless KEEP=1
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$D"/n1 "$D"/n2 "$D"/dav "$D"/www "$D"/up "$D"/chk "$D"/want
 }
 trap cleanup EXIT
+{ echo "start $(date -u +%FT%TZ); load: $(cat /proc/loadavg)"; nproc; } > "$D/checks.txt"
 
 # --- objects: the same bytes on disk (nginx) and uploaded to the proxy ---
 W=$D/www/get/default
 for i in $(seq -f %04g 0 999); do head -c 4096 /dev/urandom > "$W/s$i"; done
-chmod -R a+rX "$D/www"
 for i in $(seq -f %04g 0 63); do head -c 1048576 /dev/urandom > "$W/l$i"; done
-if [ "$BIG" = 1 ]; then for i in $(seq -f %04g 0 3); do head -c 67108864 /dev/urandom > "$W/h$i"; done; fi
+head -c 67108864 /dev/urandom > "$W/h0000"   # S6's slow readers read it
+if [ "$BIG" = 1 ]; then for i in $(seq -f %04g 1 3); do head -c 67108864 /dev/urandom > "$W/h$i"; done; fi
+if [[ " $SCEN " == *" s3 "* ]]; then head -c $((VIDEO_MIB << 20)) /dev/urandom > "$W/v0000"; fi
 chmod -R a+rX "$D/www"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$D/tls.key" -out "$D/tls.crt" 2>/dev/null
+chmod 644 "$D/tls.key"
 
 for n in back front dav; do
-  sed -e "s#@D@#$D#g" -e "s#@BACK@#$BACK#g" -e "s#@FRONT@#$FRONT#g" -e "s#@DAV@#$DAV#g" \
+  sed -e "s#@D@#$D#g" -e "s#@BACK@#$BACK#g" -e "s#@FRONT@#$FRONT#g" -e "s#@FRONTS@#$FRONTS#g" -e "s#@DAV@#$DAV#g" \
     "$HERE/nginx-$n.conf.in" > "$D/nginx-$n.conf"
   nginx -c "$D/nginx-$n.conf" -p "$D" -e "$D/nginx-$n.err"
 done
 
-"$BIN" dev --data "$D/data" --listen 127.0.0.1:$PROXY --node-port $NODEPORT --log warn > "$D/dev.log" 2>&1 &
-DEV=$!; PIDS+=($DEV)
-for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$PROXY/readyz && break; sleep 0.2; done
-curl -sf -o /dev/null http://127.0.0.1:$PROXY/readyz || { echo "proxy not ready"; cat "$D/dev.log"; exit 1; }
+# --- ours: two node processes and the proxy process ---
+node_conf() { # NAME PORT GROUP [REMOTE]
+  local remotes=""; [ -n "${4:-}" ] && remotes="\"$4\""
+  cat > "$D/$1.toml" <<EOT
+listen = "127.0.0.1:$2"
+protocol_version = "2.26"
+remotes = [$remotes]
+[[backends]]
+id = 1
+group = $3
+dir = "$D/$1"
+sync = "never"
+EOT
+}
+node_conf n1 $N1PORT 1; node_conf n2 $N2PORT 2 "127.0.0.1:$N1PORT:2"
+"$BIN" node --config "$D/n1.toml" --log warn > "$D/n1.log" 2>&1 & N1=$!; PIDS+=($N1)
+sleep 0.5
+"$BIN" node --config "$D/n2.toml" --log warn > "$D/n2.log" 2>&1 & N2=$!; PIDS+=($N2)
+sleep 1
+"$BIN" bucket put default --groups 1,2 --remote 127.0.0.1:$N1PORT:2 --log warn
+proxy_conf() { # FILE PORT HTTPS_PORT EXTRA...
+  local f=$1 port=$2 https=$3; shift 3
+  { echo "listen = \"127.0.0.1:$port\""
+    echo "remotes = [\"127.0.0.1:$N1PORT:2\", \"127.0.0.1:$N2PORT:2\"]"
+    echo "metadata_groups = [1, 2]"; echo 'protocol_version = "2.26"'
+    echo "max_chunked_upload_size = $((2 << 30))"
+    for x in "$@"; do echo "$x"; done
+    if [ -n "$https" ]; then printf '[https]\nlisten = "127.0.0.1:%s"\ncert = "%s"\nkey = "%s"\n' "$https" "$D/tls.crt" "$D/tls.key"; fi
+  } > "$f"
+}
+wait_ready() { for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$1/readyz" && return 0; sleep 0.2; done; echo "proxy :$1 not ready"; return 1; }
+proxy_conf "$D/proxy.toml" $PROXY $PROXYS
+"$BIN" proxy --config "$D/proxy.toml" --log warn > "$D/proxy.log" 2>&1 & PXY=$!; PIDS+=($PXY)
+wait_ready $PROXY || { cat "$D/proxy.log"; exit 1; }
 
 echo "uploading..."
-(cd "$W" && ls | xargs -P16 -I{} curl -s -m 60 -o /dev/null -w '%{http_code}\n' --data-binary @{} \
+(cd "$W" && ls | xargs -P16 -I{} curl -s -m 120 -o /dev/null -w '%{http_code}\n' --data-binary @{} \
   "http://127.0.0.1:$PROXY/upload/default/{}") | sort | uniq -c | tee "$D/upload-status.txt"
 
 # --- helpers ---
@@ -50,13 +93,24 @@ hwm() { awk '/VmHWM/{print $2}' /proc/$1/status; }
 nginx_workers() { pgrep -P "$(cat "$D/nginx-$1.pid")" | tr '\n' ' '; }
 tolat() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.3f", v}' <<<"$1"; }
 tobytes() { awk '{v=$1; m=1; if (v ~ /KB$/) m=1024; else if (v ~ /MB$/) m=1048576; else if (v ~ /GB$/) m=1073741824; sub(/[KMG]?B$/,"",v); printf "%.0f", v*m}' <<<"$1"; }
-printf "scenario\tsystem\tconc\trep\treq_s\tbytes_s\tp50_ms\tp99_ms\tnon2xx\tsock_err\tcpu_s\n" > "$OUT"
-# run NAME SYSTEM CONC REP LUA URL PIDS...
+# sample_rss PID FILE: the largest VmRSS (KiB) seen every 50 ms, written to FILE when killed
+sample_rss() { local max=0 v; trap 'echo $max > "$2"; exit 0' TERM; while true; do
+  v=$(awk '/VmRSS/{print $2}' /proc/$1/status 2>/dev/null || echo 0); [ "${v:-0}" -gt "$max" ] && max=$v; sleep 0.05; done; }
+start_sampler() { rm -f "$D/rss.$1"; sample_rss "$1" "$D/rss.$1" & SAMPLER=$!; }
+# stop_sampler PID: sets RSS to the sampled peak (not in a $(...) subshell: it must wait)
+stop_sampler() { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; RSS=$(cat "$D/rss.$1" 2>/dev/null || echo 0); }
+cpu_s() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f",(b-a)/100}'; }
+printf "scenario\tsystem\tconc\trep\treq_s\tbytes_s\tp50_ms\tp99_ms\tnon2xx\tsock_err\tcpu_s\tnode_cpu_s\tpeak_rss_kib\n" > "$OUT"
+row() { local IFS=$'\t'; echo "$*" | tee -a "$OUT"; }
+# run SCEN SYSTEM CONC REP LUA URL PIDS... (system backrunner*: PIDS = the proxy; node CPU too)
 run() {
   local scen=$1 sys=$2 c=$3 rep=$4 lua=$5 url=$6; shift 6
-  local t0; t0=$(ticks "$@")
+  local nodes=""; [[ $sys == backrunner* ]] && nodes="$N1 $N2"
+  local t0 n0; t0=$(ticks "$@"); n0=$(ticks $nodes)
+  start_sampler "$1"
   local o; o=$(wrk -t2 -c"$c" -d"$DUR" --timeout 30s --latency -s "$HERE/$lua" "$url" 2>&1)
-  local t1; t1=$(ticks "$@")
+  stop_sampler "$1"; local rss=$RSS
+  local t1 n1; t1=$(ticks "$@"); n1=$(ticks $nodes)
   echo "$o" > "$D/wrk-$scen-$sys-c$c-$rep.txt"
   local rps bps p50 p99 non err
   rps=$(awk '/^Requests\/sec/{print $2}' <<<"$o")
@@ -65,11 +119,11 @@ run() {
   p99=$(tolat "$(awk '$1=="99%"{print $2}' <<<"$o")")
   non=$(awk '/^NON2XX/{print $2}' <<<"$o"); non=${non:-$(awk '/Non-2xx or 3xx/{print $NF}' <<<"$o")}; non=${non:-0}
   err=$(awk '/Socket errors/{print $0}' <<<"$o" | tr -d '\n' | sed 's/\t/ /g'); err=${err:-0}
-  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$scen" "$sys" "$c" "$rep" "$rps" "$bps" "$p50" "$p99" "$non" "$err" \
-    "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f",(b-a)/100}')" | tee -a "$OUT"
+  local ncpu=-; [ -n "$nodes" ] && ncpu=$(cpu_s "$n0" "$n1")
+  row "$scen" "$sys" "$c" "$rep" "$rps" "$bps" "$p50" "$p99" "$non" "$err" "$(cpu_s "$t0" "$t1")" "$ncpu" "$rss"
 }
 BACKW=$(nginx_workers back); FRONTW=$(nginx_workers front); DAVW=$(nginx_workers dav)
-check_get() { # body check on a sample: status, length, sha256 against the file on disk
+check_get() { # body check on a sample: status, length, content against the file on disk
   local prefix=$1 n=$2 bad=0
   for i in $(seq 1 20); do
     local k; k=$(printf "%s%04d" "$prefix" $((RANDOM % n)))
@@ -80,6 +134,8 @@ check_get() { # body check on a sample: status, length, sha256 against the file 
   done
   echo "body check $prefix: 20 keys x 2 systems, mismatches $bad" | tee -a "$D/checks.txt"
 }
+# shellcheck source=bench/http/scenarios.sh
+. "$HERE/scenarios.sh"
 
 for s in $SCEN; do case $s in
 s1)
@@ -87,25 +143,26 @@ s1)
   for c in 16 64; do for r in $(seq "$REPS"); do
     BENCH_PREFIX=/get/default/s run S1 nginx-static $c $r get.lua http://127.0.0.1:$BACK $BACKW
     BENCH_PREFIX=/get/default/s run S1 nginx-2hop $c $r get.lua http://127.0.0.1:$FRONT $FRONTW $BACKW
-    BENCH_PREFIX=/get/default/s run S1 backrunner $c $r get.lua http://127.0.0.1:$PROXY $DEV
+    BENCH_PREFIX=/get/default/s run S1 backrunner $c $r get.lua http://127.0.0.1:$PROXY $PXY
   done; done ;;
 s2)
   check_get l 64
   for c in 16; do for r in $(seq "$REPS"); do
     BENCH_PREFIX=/get/default/l BENCH_KEYS=64 run S2-1MiB nginx-static $c $r get-nohook.lua http://127.0.0.1:$BACK $BACKW
     BENCH_PREFIX=/get/default/l BENCH_KEYS=64 run S2-1MiB nginx-2hop $c $r get-nohook.lua http://127.0.0.1:$FRONT $FRONTW $BACKW
-    BENCH_PREFIX=/get/default/l BENCH_KEYS=64 run S2-1MiB backrunner $c $r get-nohook.lua http://127.0.0.1:$PROXY $DEV
-  done; done
- ;;
+    BENCH_PREFIX=/get/default/l BENCH_KEYS=64 run S2-1MiB backrunner $c $r get-nohook.lua http://127.0.0.1:$PROXY $PXY
+  done; done ;;
 s2big)
   if [ "$BIG" = 1 ]; then check_get h 4; for r in $(seq "$REPS"); do
     BENCH_PREFIX=/get/default/h BENCH_KEYS=4 run S2-64MiB nginx-2hop 16 $r get-nohook.lua http://127.0.0.1:$FRONT $FRONTW $BACKW
-    BENCH_PREFIX=/get/default/h BENCH_KEYS=4 run S2-64MiB backrunner 16 $r get-nohook.lua http://127.0.0.1:$PROXY $DEV
+    BENCH_PREFIX=/get/default/h BENCH_KEYS=4 run S2-64MiB backrunner 16 $r get-nohook.lua http://127.0.0.1:$PROXY $PXY
   done; fi ;;
+s3) scenario_s3 ;;
+s4) scenario_s4 ;;
 s5)
   for r in $(seq "$REPS"); do
     BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 nginx-dav 32 $r put.lua http://127.0.0.1:$DAV $DAVW
-    BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 backrunner 32 $r put.lua http://127.0.0.1:$PROXY $DEV
+    BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 backrunner 32 $r put.lua http://127.0.0.1:$PROXY $PXY
   done
   # every key of a sample reads back (status, length, sha256 of the 4 KiB body)
   want=$(printf '0123456789abcdef%.0s' $(seq 256) | sha256sum)
@@ -118,13 +175,16 @@ s5)
     [ -f "$D/dav/upload/default/$key" ] || echo "(nginx dav has no $key either: not sent by wrk)"
   done; done; done
   echo "S5 read-back: $total keys, failures $bad" | tee -a "$D/checks.txt" ;;
+s6) scenario_s6 ;;
 esac; done
 
-echo "peak RSS (VmHWM, KiB): backrunner dev $(hwm $DEV); nginx back workers $(for p in $BACKW; do hwm $p; done | tr '\n' ' ')front $(for p in $FRONTW; do hwm $p; done | tr '\n' ' ')dav $(for p in $DAVW; do hwm $p; done | tr '\n' ' ')" | tee -a "$D/checks.txt"
-echo; echo "== medians (of $REPS) =="
-awk -F'\t' 'NR>1{k=$1" "$2" c"$3; n[k]++; R[k,n[k]]=$5; B[k,n[k]]=$6; P5[k,n[k]]=$7; P9[k,n[k]]=$8; N[k]+=$9; C[k,n[k]]=$11; if(!(k in seen)){seen[k]=1; order[++m]=k}}
+echo "peak RSS (VmHWM, KiB) over the whole run: proxy $(hwm $PXY), node1 $(hwm $N1), node2 $(hwm $N2); nginx back workers $(for p in $BACKW; do hwm $p; done | tr '\n' ' ')front $(for p in $FRONTW; do hwm $p; done | tr '\n' ' ')dav $(for p in $DAVW; do hwm $p; done | tr '\n' ' ')" | tee -a "$D/checks.txt"
+echo "end $(date -u +%FT%TZ); load: $(cat /proc/loadavg)" >> "$D/checks.txt"
+echo; echo "== medians (of the repetitions; min-max in brackets) =="
+awk -F'\t' 'NR>1{k=$1" "$2" c"$3; n[k]++; R[k,n[k]]=$5; B[k,n[k]]=$6; P5[k,n[k]]=$7; P9[k,n[k]]=$8; N[k]+=$9; C[k,n[k]]=$11; NC[k,n[k]]=$12; S[k,n[k]]=$13; if(!(k in seen)){seen[k]=1; order[++m]=k}}
 function med(A,k,n,  i,j,t,x){for(i=1;i<=n;i++)x[i]=A[k,i]+0; for(i=1;i<=n;i++)for(j=i+1;j<=n;j++)if(x[j]<x[i]){t=x[i];x[i]=x[j];x[j]=t}; return x[int((n+1)/2)] }
 function mn(A,k,n, i,v){v=A[k,1]+0; for(i=2;i<=n;i++) if(A[k,i]+0<v) v=A[k,i]+0; return v}
 function mx(A,k,n, i,v){v=A[k,1]+0; for(i=2;i<=n;i++) if(A[k,i]+0>v) v=A[k,i]+0; return v}
-END{for(i=1;i<=m;i++){k=order[i]; printf "%-28s req/s %9.0f (%.0f-%.0f)  MiB/s %8.1f  p50 %7.3f ms  p99 %7.3f ms  non2xx %d  cpu-s %5.2f\n", k, med(R,k,n[k]), mn(R,k,n[k]), mx(R,k,n[k]), med(B,k,n[k])/1048576, med(P5,k,n[k]), med(P9,k,n[k]), N[k], med(C,k,n[k])}}' "$OUT" | tee "$D/summary.txt"
+END{for(i=1;i<=m;i++){k=order[i]; printf "%-34s req/s %9.0f (%.0f-%.0f)  MiB/s %8.1f (%.0f-%.0f)  p50 %8.3f ms  p99 %8.3f ms  non2xx %d  cpu-s %5.2f  node-cpu-s %5.2f  rss-MiB %5.0f\n", k, med(R,k,n[k]), mn(R,k,n[k]), mx(R,k,n[k]), med(B,k,n[k])/1048576, mn(B,k,n[k])/1048576, mx(B,k,n[k])/1048576, med(P5,k,n[k]), med(P9,k,n[k]), N[k], med(C,k,n[k]), med(NC,k,n[k]), med(S,k,n[k])/1024}}' "$OUT" | tee "$D/summary.txt"
+echo; cat "$D/checks.txt"
 echo "raw: $OUT"
