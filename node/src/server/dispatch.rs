@@ -275,23 +275,29 @@ async fn data_command(state: &NodeState, cmd: Command, req: &Frame) -> (Vec<Fram
     }
 }
 
-/// Runs a blocking store operation off the async workers.
+/// Runs a blocking store operation (one that touches files) off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, i32> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => {
-            if !matches!(e, StoreError::NotFound | StoreError::TooBig) {
-                tracing::debug!(error = %e, "store operation failed");
-            }
-            Err(e.errno())
-        }
+        Ok(r) => store_result(r),
         Err(e) => {
             tracing::error!(error = %e, "store task failed");
             Err(code::EIO)
         }
     }
+}
+
+/// Maps a store result to the errno the reply carries. Memory-only operations (LOOKUP reads
+/// the in-memory index and never a file) call this directly on the async worker: a hop
+/// through the blocking pool costs more than the lookup itself.
+fn store_result<T>(r: Result<T, StoreError>) -> Result<T, i32> {
+    r.map_err(|e| {
+        if !matches!(e, StoreError::NotFound | StoreError::TooBig) {
+            tracing::debug!(error = %e, "store operation failed");
+        }
+        e.errno()
+    })
 }
 
 fn to_ts(t: elliptics::proto::DnetTime) -> Timestamp {
@@ -365,8 +371,7 @@ async fn write(
         || f.contains(IoFlags::CAS_TIMESTAMP);
     let mut offset = io.offset;
     if needs_current {
-        let store = backend.store.clone();
-        let current = match blocking(move || store.lookup(&key.0)).await {
+        let current = match store_result(backend.store.lookup(&key.0)) {
             Ok(i) => Some(i),
             Err(code::ENOENT) => None,
             Err(e) => return Err(e),
@@ -423,8 +428,7 @@ async fn read(state: &NodeState, backend: &Arc<Backend>, req: &Frame) -> Result<
     let key = *req.header.key();
     let cap = state.config.max_payload;
     if io.size == 0 || io.size > cap {
-        let store = backend.store.clone();
-        let info = blocking(move || store.lookup(&key.0)).await?;
+        let info = store_result(backend.store.lookup(&key.0))?;
         let want = if io.size == 0 {
             info.size.saturating_sub(io.offset)
         } else {
@@ -470,8 +474,7 @@ async fn lookup(
     req: &Frame,
 ) -> Result<(Frame, u64), i32> {
     let key = *req.header.key();
-    let store = backend.store.clone();
-    let info = blocking(move || store.lookup(&key.0)).await?;
+    let info = store_result(backend.store.lookup(&key.0))?;
     let checksum = if req.header.flags.contains(CmdFlags::CHECKSUM) {
         object_checksum(backend, key).await?
     } else {
