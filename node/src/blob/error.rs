@@ -6,6 +6,7 @@ use std::path::PathBuf;
 mod errno {
     pub const ENOENT: i32 = 2;
     pub const EIO: i32 = 5;
+    pub const EAGAIN: i32 = 11;
     pub const E2BIG: i32 = 7;
     pub const EBUSY: i32 = 16;
     pub const EINVAL: i32 = 22;
@@ -55,6 +56,9 @@ pub enum StoreError {
     /// Another process holds the LOCK file of the store directory.
     #[error("store directory is locked by another process: {}", .0.display())]
     Locked(PathBuf),
+    /// A page-cache-only read ([`super::read::CachedOnly`]) would have had to wait for the disk.
+    #[error("data is not in the page cache")]
+    WouldBlock,
 }
 
 impl StoreError {
@@ -70,6 +74,7 @@ impl StoreError {
             StoreError::DefragRunning => errno::EALREADY,
             StoreError::Io { source, .. } => source.raw_os_error().unwrap_or(errno::EIO),
             StoreError::Locked(_) => errno::EBUSY,
+            StoreError::WouldBlock => errno::EAGAIN,
         }
     }
 

@@ -96,6 +96,34 @@ impl BlobFile {
         })
     }
 
+    /// Like [`read_exact_at`](Self::read_exact_at), but only from the page cache
+    /// (`preadv2(RWF_NOWAIT)`): [`StoreError::WouldBlock`] when any byte would need the disk.
+    /// Never blocks on storage, so async workers may call it.
+    pub fn read_exact_cached_at(&self, buf: &mut [u8], offset: u64) -> Result<(), StoreError> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let mut slices = [std::io::IoSliceMut::new(&mut buf[done..])];
+            let at = offset + done as u64;
+            match rustix::io::preadv2(
+                &self.file,
+                &mut slices,
+                at,
+                rustix::io::ReadWriteFlags::NOWAIT,
+            ) {
+                Ok(0) => return Err(self.corrupted_at(at)),
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::AGAIN) => return Err(StoreError::WouldBlock),
+                Err(rustix::io::Errno::INTR) => {}
+                // Kernels or filesystems without RWF_NOWAIT: let the blocking path read it.
+                Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => {
+                    return Err(StoreError::WouldBlock);
+                }
+                Err(e) => return Err(StoreError::io(&self.path, e.into())),
+            }
+        }
+        Ok(())
+    }
+
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (short at EOF).
     pub fn read_some_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, StoreError> {
         let mut done = 0;

@@ -7,6 +7,36 @@ use super::format;
 use super::stats::Counters;
 use super::types::{KeyId, RecordInfo};
 
+/// Where [`read_area`] gets its bytes: a blob file read normally (may block on the disk), or
+/// [`CachedOnly`] (page cache only, never blocks).
+pub trait ReadAt {
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_exact(&self, buf: &mut [u8], offset: u64) -> Result<(), StoreError>;
+    /// The blob the bytes come from (for corruption errors).
+    fn blob(&self) -> &BlobFile;
+}
+
+impl ReadAt for BlobFile {
+    fn read_exact(&self, buf: &mut [u8], offset: u64) -> Result<(), StoreError> {
+        self.read_exact_at(buf, offset)
+    }
+    fn blob(&self) -> &BlobFile {
+        self
+    }
+}
+
+/// A blob read from the page cache only: [`StoreError::WouldBlock`] instead of waiting.
+pub struct CachedOnly<'a>(pub &'a BlobFile);
+
+impl ReadAt for CachedOnly<'_> {
+    fn read_exact(&self, buf: &mut [u8], offset: u64) -> Result<(), StoreError> {
+        self.0.read_exact_cached_at(buf, offset)
+    }
+    fn blob(&self) -> &BlobFile {
+        self.0
+    }
+}
+
 /// Bytes read per piece when streaming whole objects (a multiple of any checksum chunk).
 pub const PIECE: u64 = 1 << 20;
 
@@ -32,12 +62,12 @@ impl Area {
     /// Reads checksum table entries `first..last`.
     pub fn read_table(
         &self,
-        blob: &BlobFile,
+        blob: &(impl ReadAt + ?Sized),
         first: u64,
         last: u64,
     ) -> Result<Vec<u32>, StoreError> {
         let mut raw = vec![0u8; ((last - first) * 4) as usize];
-        blob.read_exact_at(&mut raw, format::table_offset(self.record, first))?;
+        blob.read_exact(&mut raw, format::table_offset(self.record, first))?;
         Ok(format::decode_table(&raw))
     }
 }
@@ -46,7 +76,7 @@ impl Area {
 /// checksum chunk the range touches is read whole and checked; bytes of fully covered chunks
 /// go straight into `out`.
 pub fn read_area(
-    blob: &BlobFile,
+    blob: &(impl ReadAt + ?Sized),
     area: &Area,
     from: u64,
     out: &mut [u8],
@@ -58,7 +88,7 @@ pub fn read_area(
     }
     let data = area.data();
     if !verify {
-        return blob.read_exact_at(out, data + from);
+        return blob.read_exact(out, data + from);
     }
     let c = u64::from(area.chunk);
     let end = from + len;
@@ -70,14 +100,14 @@ pub fn read_area(
         if crc32fast::hash(bytes) == table[(i - first) as usize] {
             Ok(())
         } else {
-            Err(blob.corrupted_at(data + i * c))
+            Err(blob.blob().corrupted_at(data + i * c))
         }
     };
     let mut scratch = Vec::new();
     let mut partial = |i: u64, out: &mut [u8]| -> Result<(), StoreError> {
         let (cs, ce) = (i * c, chunk_end(i));
         scratch.resize((ce - cs) as usize, 0);
-        blob.read_exact_at(&mut scratch, data + cs)?;
+        blob.read_exact(&mut scratch, data + cs)?;
         check(i, &scratch)?;
         let (a, b) = (from.max(cs), end.min(ce));
         out[(a - from) as usize..(b - from) as usize]
@@ -95,7 +125,7 @@ pub fn read_area(
     if i < mid_end {
         let (ms, me) = (i * c, chunk_end(mid_end - 1));
         let mid = &mut out[(ms - from) as usize..(me - from) as usize];
-        blob.read_exact_at(mid, data + ms)?;
+        blob.read_exact(mid, data + ms)?;
         for (k, piece) in mid.chunks(c as usize).enumerate() {
             check(i + k as u64, piece)?;
         }
@@ -133,17 +163,53 @@ impl BlobStore {
         verify: bool,
         out: &mut Vec<u8>,
     ) -> Result<RecordInfo, StoreError> {
+        self.read_inner(key, offset, size, verify, out, None)
+    }
+
+    /// Like [`read`](Self::read), but only from the page cache and only up to `max` bytes:
+    /// [`StoreError::WouldBlock`] when the read is larger or a byte would need the disk (the
+    /// caller then reads through the blocking path). Never blocks on storage.
+    pub fn read_cached(
+        &self,
+        key: &KeyId,
+        offset: u64,
+        size: u64,
+        verify: bool,
+        max: u64,
+    ) -> Result<(RecordInfo, Vec<u8>), StoreError> {
+        let mut out = Vec::new();
+        let info = self.read_inner(key, offset, size, verify, &mut out, Some(max))?;
+        Ok((info, out))
+    }
+
+    fn read_inner(
+        &self,
+        key: &KeyId,
+        offset: u64,
+        size: u64,
+        verify: bool,
+        out: &mut Vec<u8>,
+        cached_max: Option<u64>,
+    ) -> Result<RecordInfo, StoreError> {
         let (e, blob) = self.resolve(key).ok_or(StoreError::NotFound)?;
         if offset != 0 && offset >= e.size {
             return Err(StoreError::TooBig);
         }
         let rest = e.size.saturating_sub(offset);
         let n = if size == 0 { rest } else { size.min(rest) };
+        if cached_max.is_some_and(|max| n > max) {
+            return Err(StoreError::WouldBlock);
+        }
         let n = usize::try_from(n).map_err(|_| StoreError::InvalidArgument("read too large"))?;
         let start = out.len();
         out.resize(start + n, 0);
         let area = self.area(&e);
-        if let Err(err) = read_area(&blob, &area, offset, &mut out[start..], verify) {
+        let target = &mut out[start..];
+        let read = match cached_max {
+            Some(_) => read_area(&CachedOnly(&blob), &area, offset, target, verify),
+            None => read_area(blob.as_ref(), &area, offset, target, verify),
+        };
+        if let Err(err) = read {
             out.truncate(start);
             return Err(err);
         }

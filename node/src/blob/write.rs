@@ -109,7 +109,7 @@ impl BlobStore {
                     let mut buf = vec![0u8; prefix.min(PIECE) as usize];
                     while done < prefix {
                         let n = (prefix - done).min(PIECE) as usize;
-                        read_area(src, &area, done, &mut buf[..n], true)?;
+                        read_area(src.as_ref(), &area, done, &mut buf[..n], true)?;
                         w.push(&buf[..n])?;
                         done += n as u64;
                     }

@@ -275,6 +275,9 @@ async fn data_command(state: &NodeState, cmd: Command, req: &Frame) -> (Vec<Fram
     }
 }
 
+/// Largest READ answered from the page cache on the async worker (`preadv2(RWF_NOWAIT)`).
+const INLINE_READ_MAX: u64 = 256 * 1024;
+
 /// Runs a blocking store operation (one that touches files) off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -444,9 +447,19 @@ async fn read(state: &NodeState, backend: &Arc<Backend>, req: &Frame) -> Result<
         }
     }
     let verify = !io.flags.contains(IoFlags::NOCSUM);
-    let store = backend.store.clone();
     let (off, size) = (io.offset, io.size);
-    let (info, data) = blocking(move || store.read(&key.0, off, size, verify)).await?;
+    // Small reads of page-cached data are served on the async worker; anything else (or a
+    // cache miss) goes through the blocking pool.
+    let (info, data) = match backend
+        .store
+        .read_cached(&key.0, off, size, verify, INLINE_READ_MAX)
+    {
+        Err(StoreError::WouldBlock) => {
+            let store = backend.store.clone();
+            blocking(move || store.read(&key.0, off, size, verify)).await?
+        }
+        r => store_result(r)?,
+    };
     let mut out = io;
     out.size = data.len() as u64;
     out.total_size = info.size;

@@ -421,3 +421,31 @@ fn sync_policies() {
         assert_eq!(get(&s, 19).unwrap(), bytes(19, 400));
     }
 }
+
+#[test]
+fn cached_reads_match_blocking_reads_and_respect_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let data = bytes(5, 200_000);
+    put(&s, 1, &data);
+    // Just written: in the page cache, so the non-blocking path serves it (or, on a
+    // filesystem without RWF_NOWAIT, says WouldBlock and the caller falls back).
+    for (off, size) in [(0, 0), (0, 10), (65_530, 20), (199_990, 0)] {
+        for verify in [true, false] {
+            let want = s.read(&key(1), off, size, verify).unwrap();
+            match s.read_cached(&key(1), off, size, verify, 1 << 20) {
+                Ok(got) => assert_eq!(got, want),
+                Err(StoreError::WouldBlock) => {}
+                Err(e) => panic!("cached read failed: {e}"),
+            }
+        }
+    }
+    assert!(matches!(
+        s.read_cached(&key(1), 0, 0, true, 100_000),
+        Err(StoreError::WouldBlock)
+    ));
+    assert!(matches!(
+        s.read_cached(&key(2), 0, 0, true, 100_000),
+        Err(StoreError::NotFound)
+    ));
+}
