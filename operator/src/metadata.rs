@@ -15,7 +15,6 @@ use elliptics::Session;
 use elliptics::bucket::{BucketList, BucketMetadata, METADATA_NAMESPACE};
 use elliptics::client::Client;
 use elliptics::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAliases};
-use futures_util::TryStreamExt;
 use futures_util::future::join_all;
 
 pub use ownership::{OWNER_NAMESPACE, OwnerRecord};
@@ -278,20 +277,22 @@ impl MetadataStore {
     /// Adds `name` to the bucket list under `key` (read-modify-write); `true` when it was
     /// written, `false` when already listed.
     pub async fn add_to_list(&self, key: &str, name: &str) -> Result<bool, MetadataError> {
-        let mut list = self.read_list(key).await?;
-        if !list.insert(name) {
-            return Ok(false);
-        }
-        self.write_object(METADATA_NAMESPACE, key, &list.render())
-            .await
-            .check()?;
-        Ok(true)
+        self.update_list(key, |list| list.insert(name)).await
     }
 
     /// Removes `name` from the bucket list under `key`; `true` when it was listed.
     pub async fn remove_from_list(&self, key: &str, name: &str) -> Result<bool, MetadataError> {
+        self.update_list(key, |list| list.remove(name)).await
+    }
+
+    /// Read-modify-write of the bucket list: writes it back only when `change` says it changed.
+    async fn update_list(
+        &self,
+        key: &str,
+        change: impl FnOnce(&mut BucketList) -> bool,
+    ) -> Result<bool, MetadataError> {
         let mut list = self.read_list(key).await?;
-        if !list.remove(name) {
+        if !change(&mut list) {
             return Ok(false);
         }
         self.write_object(METADATA_NAMESPACE, key, &list.render())
@@ -361,22 +362,9 @@ fn failures_of(groups: &[u32], e: elliptics::Error) -> Vec<(u32, elliptics::Erro
 
 /// Reads a whole object (bounded by [`MAX_OBJECT_BYTES`]); `Ok(None)` when not found.
 async fn read_whole(session: &Session, key: &str) -> Result<Option<Vec<u8>>, elliptics::Error> {
-    let stream = match session.read(key.as_bytes(), 0, 0).await {
-        Ok(s) => s,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if stream.total_size() > MAX_OBJECT_BYTES {
-        return Err(elliptics::Error::Protocol(format!(
-            "object '{key}' has {} bytes, more than {MAX_OBJECT_BYTES}",
-            stream.total_size()
-        )));
+    match session.read_bounded(key.as_bytes(), MAX_OBJECT_BYTES).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
-    let bytes = stream
-        .try_fold(Vec::new(), |mut acc, chunk| async move {
-            acc.extend_from_slice(&chunk);
-            Ok(acc)
-        })
-        .await?;
-    Ok(Some(bytes))
 }

@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use elliptics::Session;
 use elliptics::bucket::{BucketList, BucketMetadata, METADATA_NAMESPACE};
 use elliptics::client::Client;
 use elliptics::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAliases};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use prometheus::IntCounterVec;
 use tokio::sync::Semaphore;
 
@@ -111,20 +110,9 @@ impl MetadataStore {
 
 /// Reads a whole object of `session`'s namespace (bounded by [`MAX_METADATA_BYTES`]).
 pub(crate) async fn read_whole(session: &Session, key: &str) -> Result<Vec<u8>, elliptics::Error> {
-    let stream = session.read(key.as_bytes(), 0, 0).await?;
-    if stream.total_size() > MAX_METADATA_BYTES {
-        return Err(elliptics::Error::Protocol(format!(
-            "metadata object '{key}' has {} bytes, more than {MAX_METADATA_BYTES}",
-            stream.total_size()
-        )));
-    }
-    let bytes: BytesMut = stream
-        .try_fold(BytesMut::new(), |mut acc, chunk| async move {
-            acc.extend_from_slice(&chunk);
-            Ok(acc)
-        })
-        .await?;
-    Ok(bytes.to_vec())
+    session
+        .read_bounded(key.as_bytes(), MAX_METADATA_BYTES)
+        .await
 }
 
 /// Writes `bytes` under `key` with one plain WRITE to every group of `session`; a group

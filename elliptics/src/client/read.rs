@@ -93,6 +93,26 @@ impl Session {
         self.read_id(self.id(key), offset, size).await
     }
 
+    /// Reads the whole of a small object (metadata, records) into memory, refusing objects
+    /// larger than `max` bytes before reading them (`Error::Protocol`).
+    pub async fn read_bounded(&self, key: &[u8], max: u64) -> Result<Vec<u8>, Error> {
+        use futures_util::TryStreamExt;
+        let stream = self.read(key, 0, 0).await?;
+        if stream.total_size() > max {
+            return Err(Error::Protocol(format!(
+                "object '{}' has {} bytes, more than {max}",
+                String::from_utf8_lossy(key),
+                stream.total_size()
+            )));
+        }
+        stream
+            .try_fold(Vec::new(), |mut acc, chunk| async move {
+                acc.extend_from_slice(&chunk);
+                Ok(acc)
+            })
+            .await
+    }
+
     /// [`Session::read`] by id.
     pub async fn read_id(&self, id: Id, offset: u64, size: u64) -> Result<ReadStream, Error> {
         let span = self.span("read", &id);
