@@ -11,6 +11,7 @@ use elliptics::proto::{BackendIds, BackendStatus, DnetTime, Id};
 use crate::blob::{BlobStore, DefragState, StoreConfig, StoreError};
 use crate::config::ValidBackendConfig;
 use crate::ring;
+use crate::writer_thread::WriterThread;
 
 /// Errors while opening a backend.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,14 @@ pub enum OpenError {
         id: u32,
         /// Directory.
         dir: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The writer thread could not be started.
+    #[error("backend {id}: starting the writer thread: {source}")]
+    Thread {
+        /// Backend id.
+        id: u32,
         /// Cause.
         source: std::io::Error,
     },
@@ -57,6 +66,8 @@ pub struct Backend {
     pub store: Arc<BlobStore>,
     /// Configuration it was opened with.
     pub config: ValidBackendConfig,
+    /// Runs small writes and removes (see [`WriterThread`]).
+    pub writer: WriterThread,
     enabled: AtomicBool,
     defrag_running: Arc<AtomicBool>,
     delay_ms: AtomicU32,
@@ -92,12 +103,15 @@ impl Backend {
                 .set_read_only(true)
                 .map_err(|source| OpenError::Store { id: cfg.id, source })?;
         }
+        let writer = WriterThread::start(cfg.id)
+            .map_err(|source| OpenError::Thread { id: cfg.id, source })?;
         Ok(Backend {
             id: cfg.id,
             group: cfg.group,
             ring_ids,
             store: Arc::new(store),
             config: cfg.clone(),
+            writer,
             enabled: AtomicBool::new(true),
             defrag_running: Arc::new(AtomicBool::new(false)),
             delay_ms: AtomicU32::new(0),

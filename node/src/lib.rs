@@ -13,6 +13,7 @@ pub mod blob;
 pub mod config;
 pub mod ring;
 pub mod server;
+pub mod writer_thread;
 
 pub use config::{ConfigError, NodeConfig, ValidNodeConfig};
 pub use server::{Node, StartError};

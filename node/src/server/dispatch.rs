@@ -17,7 +17,8 @@ use super::NodeState;
 use super::conn::ConnCtx;
 use super::monitor;
 use crate::backend::Backend;
-use crate::blob::{RecordInfo, StoreError, Timestamp, WriteKind, WriteRequest};
+use crate::blob::{RecordInfo, StoreError, SyncPolicy, Timestamp, WriteKind, WriteRequest};
+use crate::writer_thread::WriterThread;
 
 /// Backend id put in replies to node-level commands.
 const NODE_LEVEL: i32 = -1;
@@ -291,6 +292,26 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Runs a small store mutation on the backend's [`WriterThread`] (arrival order, no
+/// blocking-pool hand-off); with `sync = "always"`, or when its queue is full, through the
+/// blocking pool.
+async fn mutate<T: Send + 'static>(
+    backend: &Backend,
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, i32> {
+    if backend.config.sync == SyncPolicy::Always {
+        return blocking(f).await;
+    }
+    match backend.writer.try_run(f).await {
+        Ok(Some(r)) => store_result(r),
+        Ok(None) => {
+            tracing::error!(backend = backend.id, "writer thread lost a write");
+            Err(code::EIO)
+        }
+        Err(f) => blocking(f).await,
+    }
+}
+
 /// Maps a store result to the errno the reply carries. Memory-only operations (LOOKUP reads
 /// the in-memory index and never a file) call this directly on the async worker: a hop
 /// through the blocking pool costs more than the lookup itself.
@@ -398,7 +419,8 @@ async fn write(
     }
     let store = backend.store.clone();
     let (ts, uf, len) = (to_ts(io.timestamp), io.user_flags, data.len() as u64);
-    let info = blocking(move || {
+    let small = data.len() <= WriterThread::MAX_BYTES;
+    let op = move || {
         store.write(
             &key.0,
             WriteRequest {
@@ -409,8 +431,12 @@ async fn write(
                 user_flags: uf,
             },
         )
-    })
-    .await?;
+    };
+    let info = if small {
+        mutate(backend, op).await?
+    } else {
+        blocking(op).await?
+    };
     let bid = backend.id as i32;
     if f.contains(IoFlags::WRITE_NO_FILE_INFO) {
         return Ok((ack(req, 0, bid), len));
@@ -503,5 +529,5 @@ async fn remove(backend: &Arc<Backend>, req: &Frame) -> Result<(), i32> {
     }
     let key = *req.header.key();
     let store = backend.store.clone();
-    blocking(move || store.remove(&key.0)).await
+    mutate(backend, move || store.remove(&key.0)).await
 }
