@@ -4,6 +4,12 @@
 
 mod cmd;
 
+/// mimalloc instead of glibc malloc: request handling allocates and frees small buffers
+/// on different threads (a reply decoded on a connection's reader task is freed by the
+/// request's task), where glibc's per-arena locks showed up in profiles.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Backrunner for Kubernetes: an HTTP gateway and operator for the Elliptics object store.
