@@ -19,6 +19,7 @@ use tracing::Instrument;
 use super::requests::{WriteChunk, WriteKind};
 use super::result::WriteOutcome;
 use super::session::Session;
+use super::write::ChunkBuffers;
 use crate::error::Error;
 use crate::proto::Id;
 
@@ -65,7 +66,8 @@ impl Session {
     ) -> Result<WriteOutcome, Error> {
         let chunk_size = self.client.config().write_chunk_size.max(1);
         let mut job = self.write_job(id)?;
-        let first = read_up_to(&mut body, chunk_size).await?;
+        let mut buffers = ChunkBuffers::default();
+        let first = read_up_to(&mut body, buffers.take(chunk_size as u64), chunk_size).await?;
         if first.is_empty() {
             return Err(Error::InvalidArgument("empty body".into()));
         }
@@ -108,11 +110,13 @@ impl Session {
                 len,
                 num,
             };
-            let (next, ()) = join(
-                read_up_to(&mut body, chunk_size),
+            let spare = buffers.take(chunk_size as u64);
+            let (next, sent) = join(
+                read_up_to(&mut body, spare, chunk_size),
                 self.send_to_alive(&mut job, &chunk, data, end),
             )
             .await;
+            buffers.recycle(sent);
             if !job.any_alive() {
                 return job.finish();
             }
@@ -132,12 +136,12 @@ fn within(at: u64, len: usize, limit: u64) -> Result<u64, Error> {
         .ok_or_else(|| Error::InvalidArgument(format!("body exceeds the limit of {limit} bytes")))
 }
 
-/// Reads `body` until `max` bytes or its end, whichever comes first.
+/// Reads `body` into `buf` (empty) until `max` bytes or its end, whichever comes first.
 async fn read_up_to(
     body: &mut (impl AsyncRead + Unpin + Send),
+    mut buf: BytesMut,
     max: usize,
 ) -> Result<Bytes, Error> {
-    let mut buf = BytesMut::with_capacity(max);
     while buf.len() < max {
         let rest = (max - buf.len()) as u64;
         if (&mut *body).take(rest).read_buf(&mut buf).await? == 0 {
@@ -155,10 +159,10 @@ mod tests {
     async fn reads_up_to_the_chunk_or_the_end() -> Result<(), Error> {
         let data = [7u8; 25];
         let mut body = &data[..];
-        assert_eq!(read_up_to(&mut body, 10).await?.len(), 10);
-        assert_eq!(read_up_to(&mut body, 10).await?.len(), 10);
-        assert_eq!(read_up_to(&mut body, 10).await?.len(), 5);
-        assert!(read_up_to(&mut body, 10).await?.is_empty());
+        assert_eq!(read_up_to(&mut body, BytesMut::new(), 10).await?.len(), 10);
+        assert_eq!(read_up_to(&mut body, BytesMut::new(), 10).await?.len(), 10);
+        assert_eq!(read_up_to(&mut body, BytesMut::new(), 10).await?.len(), 5);
+        assert!(read_up_to(&mut body, BytesMut::new(), 10).await?.is_empty());
         Ok(())
     }
 
