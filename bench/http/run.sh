@@ -99,6 +99,11 @@ sample_rss() { local max=0 v; trap 'echo $max > "$2"; exit 0' TERM; while true; 
 start_sampler() { rm -f "$D/rss.$1"; sample_rss "$1" "$D/rss.$1" & SAMPLER=$!; }
 # stop_sampler PID: sets RSS to the sampled peak (not in a $(...) subshell: it must wait)
 stop_sampler() { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; RSS=$(cat "$D/rss.$1" 2>/dev/null || echo 0); }
+# settle: write dirty pages back and drop the page cache (as root; otherwise only sync), so
+# every upload run starts from the same memory state. Without it a run pays the kernel's
+# reclaim of the previous runs' pages, and unevenly: nginx dav's files are deleted after
+# each run (their pages freed), ours stay in the append-only blobs.
+settle() { sync; if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi; }
 cpu_s() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f",(b-a)/100}'; }
 printf "scenario\tsystem\tconc\trep\treq_s\tbytes_s\tp50_ms\tp99_ms\tnon2xx\tsock_err\tcpu_s\tnode_cpu_s\tpeak_rss_kib\n" > "$OUT"
 row() { local IFS=$'\t'; echo "$*" | tee -a "$OUT"; }
@@ -161,8 +166,8 @@ s3) scenario_s3 ;;
 s4) scenario_s4 ;;
 s5)
   for r in $(seq "$REPS"); do
-    BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 nginx-dav 32 $r put.lua http://127.0.0.1:$DAV $DAVW
-    BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 backrunner 32 $r put.lua http://127.0.0.1:$PROXY $PXY
+    settle; BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 nginx-dav 32 $r put.lua http://127.0.0.1:$DAV $DAVW
+    settle; BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 backrunner 32 $r put.lua http://127.0.0.1:$PROXY $PXY
   done
   # every key of a sample reads back (status, length, sha256 of the 4 KiB body)
   want=$(printf '0123456789abcdef%.0s' $(seq 256) | sha256sum)

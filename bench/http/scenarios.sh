@@ -56,6 +56,7 @@ scenario_s3() {
 s4_put() {
   local scen=$1 sys=$2 c=$3 rep=$4 file=$5 prefix=$6 chunked=$7 pids nodes="" watch
   if [ "$sys" = backrunner ]; then pids=$PXY; nodes="$N1 $N2"; watch=$PXY; else pids=$DAVW; watch=$(awk '{print $1}' <<<"$DAVW"); fi
+  settle
   local t0 n0 s0 s1; t0=$(ticks $pids); n0=$(ticks $nodes)
   start_sampler "$watch"
   s0=$(date +%s.%N)
@@ -86,6 +87,17 @@ s4_verify() {
   echo "S4 read-back $1: sha256 $ok, lookup $size (file $(stat -c %s "$2"))" | tee -a "$D/checks.txt"
 }
 
+# reclaim KEY_PREFIX CONC: deletes our objects KEY_PREFIX-1..CONC and defragments both nodes
+# (outside any timed part) — the counterpart of the rm after each nginx dav run. The blobs
+# are append-only, so without it every repetition's GiBs stay on disk (3 repetitions of S4
+# would need ~25 GiB free).
+reclaim() {
+  for i in $(seq "$2"); do curl -s -o /dev/null -X POST "http://127.0.0.1:$PROXY/delete/default/$1-$i"; done
+  for port in $N1PORT $N2PORT; do
+    "$BIN" defrag --remote "127.0.0.1:$port:2" --backend 1 --wait --log warn > /dev/null || echo "defrag of :$port failed"
+  done
+}
+
 scenario_s4() {
   local big=$D/up/big part=$D/up/part size=$((UP_MIB << 20))
   head -c "$size" /dev/urandom > "$big"; head -c $((size / 8)) /dev/urandom > "$part"
@@ -93,17 +105,23 @@ scenario_s4() {
   local dav=http://127.0.0.1:$DAV/upload/default ours=http://127.0.0.1:$PROXY/upload/default
   for r in $(seq "$REPS"); do
     s4_put S4a-length nginx-dav 1 "$r" "$big" "$dav/S4a" ""; rm -f "$D"/dav/upload/default/S4*
+    if [ "$r" -gt 1 ]; then reclaim S4a 1; fi
     s4_put S4a-length backrunner 1 "$r" "$big" "$ours/S4a" ""
     s4_put S4b-8x nginx-dav 8 "$r" "$part" "$dav/S4b" ""; rm -f "$D"/dav/upload/default/S4*
+    if [ "$r" -gt 1 ]; then reclaim S4b 8; fi
     s4_put S4b-8x backrunner 8 "$r" "$part" "$ours/S4b" ""
     s4_put S4c-chunked nginx-dav 1 "$r" "$big" "$dav/S4c" 1; rm -f "$D"/dav/upload/default/S4*
+    if [ "$r" -gt 1 ]; then reclaim S4c 1; fi
     s4_put S4c-chunked backrunner 1 "$r" "$big" "$ours/S4c" 1
   done
   grep -h -o '"success-groups":\[[0-9,]*\]' "$D"/s4-reply-* | sort | uniq -c | sed 's/^/S4 replies (last run): /' | tee -a "$D/checks.txt"
   s4_verify S4a-1 "$big"; s4_verify S4b-3 "$part"; s4_verify S4c-1 "$big"
   # (b) again with group 2 slowed by 50 ms per operation (BACKEND_CONTROL CTL delay)
   "$DELAY_BIN" "127.0.0.1:$N2PORT:2" 1 50 | tee -a "$D/checks.txt"
-  for r in $(seq "$REPS"); do s4_put S4b-8x-slow50ms backrunner 8 "$r" "$part" "$ours/S4s" ""; done
+  for r in $(seq "$REPS"); do
+    if [ "$r" -gt 1 ]; then reclaim S4s 8; fi
+    s4_put S4b-8x-slow50ms backrunner 8 "$r" "$part" "$ours/S4s" ""
+  done
   "$DELAY_BIN" "127.0.0.1:$N2PORT:2" 1 0 | tee -a "$D/checks.txt"
   grep -h -o '"success-groups":\[[0-9,]*\],"error-groups":\[[0-9,]*\]' "$D"/s4-reply-* | sort | uniq -c | sed 's/^/S4 slowed replies (last run): /' | tee -a "$D/checks.txt"
   s4_verify S4s-5 "$part"
