@@ -48,6 +48,7 @@ pub mod idle;
 pub mod metrics;
 pub mod placement;
 pub mod proxy_stat;
+pub mod query_flags;
 pub mod range;
 pub mod reply;
 pub mod selection;

@@ -1,6 +1,6 @@
 //! The proxy's API over real sockets: upload/get round trips of several sizes, HEAD,
 //! upload refusals (400/413/404), lookup, delete then 404, bulk delete, keys with
-//! slashes and UTF-8, trace ids, JSON error bodies.
+//! slashes and UTF-8, trace ids, JSON error bodies, `?cflags=`/`?ioflags=`.
 
 use futures_util::stream;
 
@@ -289,4 +289,79 @@ async fn proxy_keys_with_slashes_utf8_and_trace_ids() {
     assert!(r.headers().contains_key("x-request"));
     let r = fx.http.get(fx.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_cflags_and_ioflags_from_the_query() {
+    use sha2::Digest;
+    let fx = ProxyFixture::start(&[public_bucket("b")]).await;
+    let body = payload(77, 100_000);
+    // cflags CHECKSUM: every group's file info carries the object's SHA-512.
+    let r = fx
+        .http
+        .put(fx.url("/upload/b/flagged?cflags=32"))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply = json(r).await;
+    let want = hex::encode(sha2::Sha512::digest(&body));
+    let infos = reply["reply"]["info"].as_array().unwrap();
+    assert_eq!(infos.len(), 2);
+    for info in infos {
+        assert_eq!(info["csum"], want.as_str(), "{info}");
+    }
+    // Without the flag the checksum is not computed (all zeros, as real eblob).
+    let r = fx
+        .http
+        .put(fx.url("/upload/b/plain"))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let reply = json(r).await;
+    assert_eq!(reply["reply"]["info"][0]["csum"], "0".repeat(128).as_str());
+    // ioflags on reads (hex accepted) still return the object.
+    let r = fx
+        .http
+        .get(fx.url("/get/b/flagged?ioflags=0x4100"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.unwrap() == body);
+    // Refused bits and garbage: 400 naming them; nothing written.
+    let r = fx
+        .http
+        .get(fx.url("/get/b/flagged?ioflags=2"))
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_json_error(r, 400).await;
+    assert!(msg.contains("ioflags 0x2 not allowed"), "{msg}");
+    let r = fx
+        .http
+        .put(fx.url("/upload/b/refused?cflags=0x202"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_json_error(r, 400).await;
+    assert!(msg.contains("cflags 0x202 not allowed"), "{msg}");
+    let r = fx
+        .http
+        .get(fx.url("/lookup/b/refused?cflags=nope"))
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_json_error(r, 400).await;
+    assert!(msg.contains("cflags must be a number"), "{msg}");
+    let r = fx
+        .http
+        .get(fx.url("/lookup/b/refused"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }

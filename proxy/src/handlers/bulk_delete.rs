@@ -47,7 +47,7 @@ pub async fn bulk_delete(
     if request.keys.iter().any(String::is_empty) {
         return Err(ApiError::BadRequest("empty key".into()));
     }
-    let session = data_session(&state, &parts, &bucket);
+    let session = data_session(&state, &parts, &bucket)?;
     let results = session.bulk_remove(request.keys, CONCURRENCY).await;
     let failures: BTreeMap<String, String> = results
         .into_iter()

@@ -56,7 +56,7 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response
     conditions.window = QueryWindow::from_query(parts.uri.query().unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(format!("invalid query parameter '{}'", e.name)))?;
     let bucket = authorize(&state, &parts, &target.bucket, Operation::Read).await?;
-    let session = read_session(&state, &parts, &bucket, &target.key);
+    let session = read_session(&state, &parts, &bucket, &target.key)?;
     let id = session.id(&target.key);
     let content_type = state.content_types.for_key(&target.key_text()).to_owned();
     let head = parts.method == Method::HEAD;

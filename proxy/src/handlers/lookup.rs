@@ -16,7 +16,7 @@ pub async fn lookup(State(state): State<AppState>, req: Request) -> Result<Respo
     let (parts, _body) = req.into_parts();
     let target = Target::parse(&parts, "/lookup/")?;
     let bucket = authorize(&state, &parts, &target.bucket, Operation::Read).await?;
-    let session = data_session(&state, &parts, &bucket);
+    let session = data_session(&state, &parts, &bucket)?;
     let results = session
         .lookup(&target.key)
         .await

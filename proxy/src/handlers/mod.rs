@@ -23,6 +23,7 @@ use http::request::Parts;
 use crate::access_log::{TraceId, UserSlot};
 use crate::acl::{self, Operation};
 use crate::error::ApiError;
+use crate::query_flags::QueryFlags;
 use crate::signature::{CanonicalRequest, ParsedAuthorization, decode_path};
 use crate::state::AppState;
 use crate::token_aliases::unix_now;
@@ -114,29 +115,40 @@ pub(crate) async fn authorize(
     Ok(bucket)
 }
 
-/// The data session of a request: the bucket's groups and namespace, the trace id.
-pub(crate) fn data_session(state: &AppState, parts: &Parts, bucket: &BucketMetadata) -> Session {
+/// The data session of a request: the bucket's groups and namespace, the trace id, and
+/// the command flags of `?cflags=` (400 for refused bits, see [`QueryFlags`]).
+pub(crate) fn data_session(
+    state: &AppState,
+    parts: &Parts,
+    bucket: &BucketMetadata,
+) -> Result<Session, ApiError> {
     let trace_id = parts.extensions.get::<TraceId>().map_or(0, |t| t.0);
-    state
+    let flags = QueryFlags::parse(parts.uri.query())?;
+    let session = state
         .client
         .session()
         .groups(bucket.groups.clone())
         .namespace(bucket.name.as_bytes())
-        .trace_id(trace_id)
+        .trace_id(trace_id);
+    let cflags = session.options().cflags | flags.cflags;
+    Ok(session.cflags(cflags))
 }
 
 /// The session of a read: the bucket's groups ordered healthy first, then defragmenting,
 /// then unknown or erroring (from the polled statistics; bucket order while none exist),
-/// with a longer timeout when no group is healthy.
+/// with a longer timeout when no group is healthy; `?ioflags=` added to its reads.
 pub(crate) fn read_session(
     state: &AppState,
     parts: &Parts,
     bucket: &BucketMetadata,
     key: &[u8],
-) -> Session {
-    let session = data_session(state, parts, bucket);
+) -> Result<Session, ApiError> {
+    let session = data_session(state, parts, bucket)?;
+    let extra = QueryFlags::parse(parts.uri.query())?.ioflags;
+    let ioflags = session.options().ioflags | extra;
+    let session = session.ioflags(ioflags);
     if !state.cluster.is_loaded() {
-        return session;
+        return Ok(session);
     }
     let id = session.id(key);
     let routes = state.client.route_table();
@@ -146,9 +158,9 @@ pub(crate) fn read_session(
     if state.cluster.all_slow(&routes, &id, &bucket.groups, now) {
         // Every replica is defragmenting or unknown: give reads more time (Backrunner: 3×).
         let longer = session.effective_timeout().saturating_mul(3);
-        return session.timeout(longer);
+        return Ok(session.timeout(longer));
     }
-    session
+    Ok(session)
 }
 
 /// Maps a storage error to the reply and logs the cause (which never reaches the client).

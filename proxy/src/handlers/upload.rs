@@ -78,7 +78,7 @@ pub(crate) async fn store(
         .acquire_many(u32::try_from(held).unwrap_or(u32::MAX))
         .await
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
-    let session = data_session(state, parts, bucket).timeout(state.upload_timeout);
+    let session = data_session(state, parts, bucket)?.timeout(state.upload_timeout);
     let received = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&received);
     let stream = body
