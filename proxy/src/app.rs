@@ -10,7 +10,7 @@ use crate::access_log::around_request;
 use crate::error::ApiError;
 use crate::handlers::{
     bulk_delete, delete as delete_key, get as get_key, lookup, monitoring, nobucket_upload, ping,
-    stat, static_file, upload,
+    redirect, stat, static_file, upload,
 };
 use crate::state::AppState;
 
@@ -27,6 +27,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/get/{*target}", get(get_key::get))
         .route("/lookup/{*target}", get(lookup::lookup))
+        .route("/redirect/{*target}", get(redirect::redirect))
         .route(
             "/delete/{*target}",
             post(delete_key::delete)

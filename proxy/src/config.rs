@@ -125,6 +125,18 @@ pub struct ProxyConfig {
     pub placement_staleness_secs: u64,
     /// `namespace/name` of the `EllipticsCluster`, passed in reports (default empty).
     pub placement_cluster: String,
+    /// Port of the storage hosts' HTTP servers that `/redirect` points at (0 = redirects
+    /// off, the default).
+    pub redirect_port: u16,
+    /// Prefix removed from blob paths in redirect URLs (default empty).
+    pub redirect_root: String,
+    /// Token of the HMAC-SHA512 signing redirect URLs (required with `redirect_port`).
+    pub redirect_token: String,
+    /// Seconds the storage side should accept a redirect (`X-Ell-Signature-Timeout`,
+    /// default 60).
+    pub redirect_signature_timeout_secs: u64,
+    /// Scheme of redirect URLs, `http` (default) or `https`.
+    pub redirect_scheme: String,
 }
 
 impl Default for ProxyConfig {
@@ -163,6 +175,11 @@ impl Default for ProxyConfig {
             placement_report_interval_secs: 5,
             placement_staleness_secs: 30,
             placement_cluster: String::new(),
+            redirect_port: 0,
+            redirect_root: String::new(),
+            redirect_token: String::new(),
+            redirect_signature_timeout_secs: 60,
+            redirect_scheme: "http".into(),
         }
     }
 }
@@ -228,6 +245,15 @@ impl ProxyConfig {
         }
         if self.max_inflight_upload_bytes > (u64::from(u32::MAX) << 10) {
             return Err(err("max_inflight_upload_bytes", "at most 4 TiB"));
+        }
+        if self.redirect_port != 0 && self.redirect_token.is_empty() {
+            return Err(err(
+                "redirect_token",
+                "required when redirect_port is set (redirect URLs are signed)",
+            ));
+        }
+        if !matches!(self.redirect_scheme.as_str(), "http" | "https") {
+            return Err(err("redirect_scheme", "must be http or https"));
         }
         if self.max_ranges == 0 {
             return Err(err("max_ranges", "must be positive"));

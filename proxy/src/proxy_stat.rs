@@ -22,6 +22,7 @@ pub fn handler_name(path: &str) -> &'static str {
         "nobucket_upload" => "nobucket_upload",
         "get" => "get",
         "lookup" => "lookup",
+        "redirect" => "redirect",
         "delete" => "delete",
         "bulk_delete" => "bulk_delete",
         "ping" => "ping",

@@ -365,3 +365,100 @@ async fn proxy_cflags_and_ioflags_from_the_query() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_redirect_points_at_the_blob_region_and_is_signed() {
+    use backrunner_proxy::signature::{CanonicalRequest, decode_path};
+    use std::io::{Read, Seek, SeekFrom};
+    let root = std::fs::canonicalize(std::env::temp_dir()).unwrap();
+    let root = root.to_str().unwrap().to_owned();
+    let fx = ProxyFixture::start_with(&[public_bucket("b")], |c| {
+        c.redirect_port = 8081;
+        c.redirect_token = "redirect-secret".into();
+        c.redirect_root = root.clone();
+    })
+    .await;
+    let no_follow = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let body = payload(9, 100_000);
+    let r = fx
+        .http
+        .put(fx.url("/upload/b/movie.mp4"))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    for (range, start, len) in [
+        (None, 0usize, 100_000usize),
+        (Some("bytes=1000-1999"), 1000, 1000),
+        (Some("bytes=-10"), 99_990, 10),
+    ] {
+        let mut req = no_follow.get(fx.url("/redirect/b/movie.mp4"));
+        if let Some(v) = range {
+            req = req.header("Range", v);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 302, "{range:?}");
+        let h = r.headers();
+        let location = h["location"].to_str().unwrap().to_owned();
+        let url = reqwest::Url::parse(&location).unwrap();
+        assert_eq!(url.scheme(), "http");
+        assert_eq!(url.host_str(), Some("127.0.0.1"));
+        assert_eq!(url.port(), Some(8081));
+        // /<file minus root>:<offset>:<size>, and the X-Ell headers agree.
+        let path = String::from_utf8(decode_path(url.path()).unwrap()).unwrap();
+        let mut fields = path.rsplitn(3, ':');
+        let size: usize = fields.next().unwrap().parse().unwrap();
+        let offset: u64 = fields.next().unwrap().parse().unwrap();
+        let file = fields.next().unwrap();
+        assert_eq!(size, len);
+        assert_eq!(h["x-ell-file"].to_str().unwrap(), file);
+        assert_eq!(h["x-ell-total-size"], "100000");
+        let file_offset: u64 = h["x-ell-file-offset"].to_str().unwrap().parse().unwrap();
+        assert_eq!(offset, file_offset + start as u64);
+        // The region of the blob file holds exactly the requested bytes.
+        let mut f = std::fs::File::open(format!("{root}{file}")).unwrap();
+        f.seek(SeekFrom::Start(offset)).unwrap();
+        let mut got = vec![0u8; size];
+        f.read_exact(&mut got).unwrap();
+        assert!(got[..] == body[start..start + len], "region of {range:?}");
+        // Signed with the redirect token over GET, the path and the X-Ell headers.
+        let ell = h
+            .iter()
+            .filter(|(n, _)| n.as_str().starts_with("x-ell-"))
+            .map(|(n, v)| (n.as_str(), v.as_bytes()));
+        let canonical = CanonicalRequest::new("GET", path.as_bytes(), None, ell);
+        let signature = h["authorization"].to_str().unwrap();
+        assert!(canonical.verify("redirect-secret", signature));
+        assert!(!canonical.verify("another-token", signature));
+    }
+    let r = no_follow
+        .get(fx.url("/redirect/b/movie.mp4"))
+        .header("Range", "bytes=100000-")
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 416).await;
+    let r = no_follow
+        .get(fx.url("/redirect/b/missing"))
+        .send()
+        .await
+        .unwrap();
+    expect_json_error(r, 404).await;
+
+    // Off by default: 503 with a reason.
+    let off = ProxyFixture::start(&[public_bucket("b")]).await;
+    let r = off
+        .http
+        .get(off.url("/redirect/b/movie.mp4"))
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_json_error(r, 503).await;
+    assert!(msg.contains("redirect_port"), "{msg}");
+}

@@ -10,6 +10,7 @@ pub mod lookup;
 pub mod monitoring;
 pub mod nobucket_upload;
 pub mod ping;
+pub mod redirect;
 pub mod stat;
 pub mod static_file;
 pub mod upload;
