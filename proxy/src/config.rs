@@ -97,7 +97,9 @@ pub struct ProxyConfig {
     pub max_bulk_delete_body: usize,
     /// Groups that must store an upload for it to succeed (default 1).
     pub upload_quorum: usize,
-    /// Bytes fetched per storage READ while streaming (default 256 KiB).
+    /// Bytes fetched per storage READ while streaming (default 512 KiB: S2 1 MiB GETs cost
+    /// 0.55 proxy CPU-s per GiB with 256 KiB, about 0.45 with 512 KiB; each streaming
+    /// reader holds about one chunk).
     pub read_chunk_size: usize,
     /// Bytes sent per storage WRITE of a large upload (default 4 MiB).
     pub write_chunk_size: usize,
@@ -163,7 +165,7 @@ impl Default for ProxyConfig {
             max_chunked_upload_size: 1 << 30,
             max_bulk_delete_body: 1 << 20,
             upload_quorum: 1,
-            read_chunk_size: 256 << 10,
+            read_chunk_size: 512 << 10,
             write_chunk_size: 4 << 20,
             max_inflight_upload_bytes: 256 << 20,
             max_ranges: crate::range::DEFAULT_MAX_RANGES,
@@ -358,7 +360,7 @@ mod tests {
         assert_eq!(cfg.bucket_list_key, DEFAULT_BUCKET_LIST_KEY);
         assert_eq!(cfg.upload_quorum, 1);
         let client = cfg.client_config().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(client.read_chunk_size, 256 << 10);
+        assert_eq!(client.read_chunk_size, 512 << 10);
         assert_eq!(cfg.placement_hub_uri(), Ok(None));
         assert_eq!(cfg.placement_report_interval_secs, 5);
         assert_eq!(cfg.placement_staleness_secs, 30);
