@@ -74,11 +74,12 @@ pub struct ProxyConfig {
     pub storage_timeout_secs: u64,
     /// Storage inactivity timeout of uploads in seconds (default 100, as Backrunner).
     pub upload_timeout_secs: u64,
-    /// Seconds a client has to send its request headers (default 10); also closes idle
-    /// keep-alive connections.
+    /// Seconds from a request's first byte (or from connecting) to its complete header
+    /// (default 10): slowloris clients are closed; also bounds the TLS handshake.
     pub header_read_timeout_secs: u64,
     /// Seconds a connection may stall (no byte read or written while the proxy waits on
-    /// it) before it is closed (default 120); slow but steady transfers are never cut.
+    /// it) before it is closed (default 120), idle keep-alive connections included; slow
+    /// but steady transfers are never cut.
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish on shutdown (default 30).
     pub shutdown_grace_secs: u64,

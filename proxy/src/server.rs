@@ -1,8 +1,9 @@
 //! Serving the router over TCP: HTTP/1.1 and cleartext HTTP/2 on one listener (hyper-util's
-//! auto builder), TCP_NODELAY on every accepted socket, an activity-based idle timeout, a header read timeout (slowloris
-//! and idle keep-alive connections are closed), a header size limit (431), HTTPS through
-//! rustls on its own listener ([`serve_tls`]), and graceful
-//! shutdown: stop accepting, let in-flight requests finish up to a deadline.
+//! auto builder), TCP_NODELAY on every accepted socket, the connection timeouts of
+//! [`IdleTimeoutIo`] (activity-based idle timeout; request-header timeout from a request's
+//! first byte, so slowloris clients are closed while idle keep-alive connections stay),
+//! a header size limit (431), HTTPS through rustls on its own listener ([`serve_tls`]),
+//! and graceful shutdown: stop accepting, let in-flight requests finish up to a deadline.
 
 use std::future::Future;
 use std::io;
@@ -17,7 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::config::ProxyConfig;
-use crate::idle::IdleTimeoutIo;
+use crate::idle::{CountingService, IdleTimeoutIo, RequestCounter};
 use crate::tls::ReloadingTls;
 
 /// Transport settings of [`serve`].
@@ -86,7 +87,9 @@ async fn serve_with(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
+        // Enforced by IdleTimeoutIo from a request's first byte; hyper's own starts with
+        // the wait for the next request and so also closes idle keep-alive connections.
+        .header_read_timeout(None)
         .max_buf_size(options.max_header_bytes.max(8192));
     builder
         .http2()
@@ -113,9 +116,15 @@ async fn serve_with(
         }
         let watcher = graceful.watcher();
         let builder = builder.clone();
-        let service = service.clone();
+        let requests = Arc::new(RequestCounter::default());
+        let service = CountingService::new(service.clone(), Arc::clone(&requests));
         let handshake_timeout = options.header_read_timeout;
-        let stream = IdleTimeoutIo::new(stream, options.idle_timeout);
+        let stream = IdleTimeoutIo::new(
+            stream,
+            options.idle_timeout,
+            options.header_read_timeout,
+            requests,
+        );
         let tls = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
             let result = match tls {

@@ -66,6 +66,30 @@ async fn proxy_transport_limits() {
         "slowloris closed at the header timeout"
     );
 
+    // An idle keep-alive connection is not a slowloris: a second request after more than
+    // the header timeout of silence is still served on the same connection.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut conn = tokio::net::TcpStream::connect(fx.base.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        for round in 0..2 {
+            conn.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                assert!(n > 0, "connection closed in round {round}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&got);
+            assert!(head.starts_with("HTTP/1.1 200"), "round {round}: {head}");
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+        }
+    }
+
     // One request holds the only slot: the next is refused at once with 503 JSON.
     let (tx, pending) = held_upload(&fx, "/upload/b/held", 4);
     tx.send(Bytes::from_static(b"ab")).await.unwrap();
