@@ -82,7 +82,11 @@ impl WriterThread {
 
 fn run(rx: Receiver<Job>, queued: &AtomicUsize) {
     while let Ok(job) = rx.recv() {
-        job();
+        // A panicking job loses only its own reply (the caller sees EIO); the thread
+        // keeps serving the queue instead of failing every later write.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+            tracing::error!("a store job panicked on the writer thread");
+        }
         queued.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -134,6 +138,15 @@ mod tests {
             assert_eq!(got, Some(i as u32 * 2));
         }
         assert_eq!(*seen.lock().unwrap(), (0..100).collect::<Vec<_>>());
+        assert_eq!(w.queued(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_loses_only_its_own_reply() {
+        let w = WriterThread::start(9).unwrap();
+        let lost: Result<Option<u8>, _> = w.try_run(|| panic!("store bug")).await;
+        assert!(matches!(lost, Ok(None)));
+        assert_eq!(w.try_run(|| 5u8).await.ok().flatten(), Some(5));
         assert_eq!(w.queued(), 0);
     }
 
