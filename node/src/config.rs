@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use elliptics::client::Remote;
 use elliptics::proto::{Id, NodeAddr, ProtocolVersion};
 use serde::Deserialize;
 
@@ -43,7 +44,9 @@ pub struct NodeConfig {
     /// compared; default 2.26.10.1).
     #[serde(default = "default_version")]
     pub protocol_version: String,
-    /// Other nodes (`ip:port[:family]`) to join, so route lists name every node.
+    /// Other nodes to join, so route lists name every node: `ip:port[:family]` or
+    /// `name:port[:family]` (a DNS name, resolved on every peer check, so replaced pods
+    /// behind a headless Service are found).
     #[serde(default)]
     pub remotes: Vec<String>,
     /// Cluster cookie sent in AUTH to peers and checked on AUTH from peers (empty = accept
@@ -133,8 +136,8 @@ pub struct ValidNodeConfig {
     pub advertise: Option<NodeAddr>,
     /// Handshake version.
     pub version: ProtocolVersion,
-    /// Peers to join.
-    pub remotes: Vec<NodeAddr>,
+    /// Peers to join (names are resolved when links are checked).
+    pub remotes: Vec<Remote>,
     /// AUTH cookie.
     pub auth_cookie: String,
     /// Request payload cap.
@@ -201,7 +204,7 @@ impl NodeConfig {
             .remotes
             .iter()
             .enumerate()
-            .map(|(i, r)| NodeAddr::parse(r).map_err(|e| err(format!("remotes[{i}]"), e)))
+            .map(|(i, r)| Remote::parse(r).map_err(|e| err(format!("remotes[{i}]"), e)))
             .collect::<Result<Vec<_>, _>>()?;
         if self.max_payload < 1 << 20 {
             return Err(err("max_payload", "must be at least 1 MiB"));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backrunner_crds::EllipticsCluster;
-use elliptics::client::{Client, ClientConfig, VersionPolicy};
+use elliptics::client::{Client, ClientConfig, Remote, VersionPolicy};
 use elliptics::proto::{NodeAddr, ProtocolVersion};
 use kube::ResourceExt;
 use kube::runtime::events::Reporter;
@@ -161,32 +161,13 @@ impl StorageClients {
 
 /// Resolves `host:port[:family]` (IPv4, `[IPv6]` or a DNS name) into node addresses.
 pub async fn resolve_remote(remote: &str) -> Result<Vec<NodeAddr>, StorageError> {
-    if let Ok(addr) = NodeAddr::parse(remote) {
-        return Ok(vec![addr]);
-    }
-    let bad = |reason: &str| StorageError::BadRemote {
+    let bad = |reason: String| StorageError::BadRemote {
         remote: remote.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
-    // host:port or host:port:family with a DNS host.
-    let (host_port, family) = match remote.rsplit_once(':') {
-        Some((hp, fam)) if hp.contains(':') && fam.parse::<u16>().is_ok() => (hp, Some(fam)),
-        _ => (remote, None),
-    };
-    let (host, port) = host_port
-        .rsplit_once(':')
-        .ok_or_else(|| bad("expected host:port[:family]"))?;
-    let port: u16 = port.parse().map_err(|_| bad("port is not a number"))?;
-    let want_v6 = family == Some("10");
-    let addrs = tokio::net::lookup_host((host, port))
+    Remote::parse(remote)
+        .map_err(bad)?
+        .resolve()
         .await
-        .map_err(|e| bad(&format!("cannot resolve: {e}")))?;
-    let out: Vec<NodeAddr> = addrs
-        .filter(|a| a.is_ipv6() == want_v6)
-        .map(NodeAddr::from)
-        .collect();
-    if out.is_empty() {
-        return Err(bad("resolves to no address of the requested family"));
-    }
-    Ok(out)
+        .map_err(bad)
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use elliptics::client::{ClientConfig, VersionPolicy};
+use elliptics::client::{ClientConfig, Remote, VersionPolicy, resolve_all};
 use elliptics::proto::{NodeAddr, ProtocolVersion};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -53,7 +53,8 @@ pub struct ProxyConfig {
     pub listen: SocketAddr,
     /// Optional HTTPS listener beside the plain one.
     pub https: Option<HttpsConfig>,
-    /// Storage nodes to connect to first, `ip:port[:family]`.
+    /// Storage nodes to connect to first, `ip:port[:family]` or `name:port[:family]` (a
+    /// DNS name, resolved at start to all its addresses).
     pub remotes: Vec<String>,
     /// Groups holding bucket metadata and the bucket list.
     pub metadata_groups: Vec<u32>,
@@ -198,7 +199,7 @@ impl ProxyConfig {
         if self.remotes.is_empty() {
             return Err(err("remotes", "at least one storage node is required"));
         }
-        self.remote_addrs()?;
+        self.check_remotes()?;
         if self.metadata_groups.is_empty() {
             return Err(err("metadata_groups", "at least one group is required"));
         }
@@ -282,12 +283,28 @@ impl ProxyConfig {
         Ok(())
     }
 
-    /// The remotes as node addresses (`:2` = IPv4 family when omitted).
+    /// Checks the form of every remote (`ip:port[:family]` or `name:port[:family]`).
+    pub fn check_remotes(&self) -> Result<(), ConfigError> {
+        for (i, r) in self.remotes.iter().enumerate() {
+            Remote::parse(r).map_err(|e| err(format!("remotes[{i}]"), e))?;
+        }
+        Ok(())
+    }
+
+    /// The remotes as node addresses, when all are IP addresses (`:2` = IPv4 family when
+    /// omitted); a DNS name needs [`ProxyConfig::resolved_client_config`].
     pub fn remote_addrs(&self) -> Result<Vec<NodeAddr>, ConfigError> {
         self.remotes
             .iter()
             .enumerate()
-            .map(|(i, r)| NodeAddr::parse(r).map_err(|e| err(format!("remotes[{i}]"), e)))
+            .map(|(i, r)| match Remote::parse(r) {
+                Ok(Remote::Addr(a)) => Ok(a),
+                Ok(Remote::Name { .. }) => Err(err(
+                    format!("remotes[{i}]"),
+                    "a DNS name: resolve it first (resolved_client_config)",
+                )),
+                Err(e) => Err(err(format!("remotes[{i}]"), e)),
+            })
             .collect()
     }
 
@@ -302,10 +319,26 @@ impl ProxyConfig {
         }
     }
 
-    /// The Elliptics client configuration.
-    pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
+    /// The Elliptics client configuration, with DNS names in `remotes` resolved now (to
+    /// every address of the requested family).
+    pub async fn resolved_client_config(&self) -> Result<ClientConfig, ConfigError> {
+        let remotes = resolve_all(&self.remotes, "remotes")
+            .await
+            .map_err(|e| err("remotes", e))?;
         Ok(ClientConfig {
-            remotes: self.remote_addrs()?,
+            remotes,
+            ..self.client_config_with(Vec::new())?
+        })
+    }
+
+    /// The Elliptics client configuration (remotes must be IP addresses).
+    pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
+        self.client_config_with(self.remote_addrs()?)
+    }
+
+    fn client_config_with(&self, remotes: Vec<NodeAddr>) -> Result<ClientConfig, ConfigError> {
+        Ok(ClientConfig {
+            remotes,
             protocol_version: self.version_policy()?,
             wait_timeout: Duration::from_secs(self.storage_timeout_secs),
             read_chunk_size: self.read_chunk_size,
@@ -365,6 +398,32 @@ mod tests {
         assert_eq!(cfg.placement_hub_uri(), Ok(None));
         assert_eq!(cfg.placement_report_interval_secs, 5);
         assert_eq!(cfg.placement_staleness_secs, 30);
+    }
+
+    #[tokio::test]
+    async fn remotes_may_be_dns_names() {
+        let mut cfg = minimal();
+        cfg.remotes = vec![
+            "localhost:1025".into(),
+            "storage-0.storage.ns.svc:1025:2".into(),
+        ];
+        assert_eq!(cfg.validate(), Ok(()));
+        assert_eq!(
+            cfg.client_config().map(|_| ()).map_err(|e| e.field),
+            Err("remotes[0]".into()),
+            "names need resolving"
+        );
+        cfg.remotes.truncate(1);
+        let client = cfg
+            .resolved_client_config()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            client
+                .remotes
+                .iter()
+                .any(|a| a.socket_addr().ip().is_loopback())
+        );
     }
 
     #[test]

@@ -142,3 +142,29 @@ async fn two_groups_and_a_spread_group() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_a_remote_given_by_dns_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_node(&dir.path().join("a"), &[BackendSpec::new(1, 1)], &[]).await;
+    // Node b knows node a only as `localhost:<port>:2`.
+    let mut cfg = backrunner_tests::node_config(
+        &dir.path().join("b"),
+        0,
+        &[BackendSpec::new(1, 2)],
+        &[],
+        "never",
+    );
+    cfg.remotes = vec![format!("localhost:{}:2", a.addr().socket_addr().port())];
+    let b = backrunner_node::Node::start(cfg.validate().unwrap())
+        .await
+        .unwrap();
+    // A client that knows only node a learns node b from a's route list, which lists b
+    // only once b has joined a.
+    let client = connect(&[a.addr()]).await;
+    assert!(
+        wait_until(Duration::from_secs(10), async || client.nodes().len() == 2).await,
+        "node b joined node a by name"
+    );
+    drop(b);
+}

@@ -462,3 +462,27 @@ async fn proxy_redirect_points_at_the_blob_region_and_is_signed() {
     let msg = expect_json_error(r, 503).await;
     assert!(msg.contains("redirect_port"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_remotes_by_dns_name() {
+    // The fixture's nodes listen on 127.0.0.1; `localhost` resolves there.
+    let fx = ProxyFixture::start_with(&[public_bucket("b")], |c| {
+        c.remotes = c
+            .remotes
+            .iter()
+            .map(|r| r.replace("127.0.0.1", "localhost"))
+            .collect();
+        assert!(c.remotes.iter().all(|r| r.starts_with("localhost:")));
+    })
+    .await;
+    let r = fx
+        .http
+        .put(fx.url("/upload/b/by-name"))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply = json(r).await;
+    assert_eq!(reply["reply"]["success-groups"], serde_json::json!([1, 2]));
+}

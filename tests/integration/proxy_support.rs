@@ -89,9 +89,10 @@ impl ProxyFixture {
             .await
             .unwrap();
 
-        let proxy_client = elliptics::Client::connect(config.client_config().unwrap())
-            .await
-            .unwrap();
+        let proxy_client =
+            elliptics::Client::connect(config.resolved_client_config().await.unwrap())
+                .await
+                .unwrap();
         let state = AppState::new(config.clone(), proxy_client).unwrap();
         state.load_buckets().await.unwrap();
         state.spawn_stats_poller();

@@ -26,6 +26,7 @@ mod inner;
 mod maintenance;
 mod node_ops;
 mod read;
+mod remote;
 mod requests;
 mod result;
 mod route;
@@ -39,6 +40,7 @@ use std::time::Duration;
 
 pub use handshake::VersionPolicy;
 pub use read::ReadStream;
+pub use remote::{Remote, resolve_all};
 pub use requests::{WriteChunk, WriteKind, write_plan};
 pub use result::{GroupResult, WriteOutcome};
 pub use route::{RouteBackend, RouteOwner, RouteTable};

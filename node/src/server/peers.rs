@@ -25,13 +25,21 @@ const MAX_PEER_PAYLOAD: u64 = 16 << 20;
 
 pub(super) async fn maintain(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
     let (learned_tx, mut learned_rx) = mpsc::channel::<Vec<NodeAddr>>(64);
-    let mut targets: HashSet<NodeAddr> = state.config.remotes.iter().copied().collect();
+    let mut targets: HashSet<NodeAddr> = HashSet::new();
     let mut links: HashMap<NodeAddr, JoinHandle<()>> = HashMap::new();
     let mut tick = tokio::time::interval(state.config.peer_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                // Configured remotes, names resolved afresh each time.
+                for remote in &state.config.remotes {
+                    match remote.resolve().await {
+                        Ok(addrs) => targets.extend(addrs),
+                        Err(e) => tracing::warn!(error = %e, "peer address not resolved"),
+                    }
+                }
+            }
             Some(addrs) = learned_rx.recv() => {
                 let before = targets.len();
                 targets.extend(addrs.into_iter().filter(|a| !a.is_empty()));
