@@ -117,7 +117,7 @@ pub async fn run_on(
         // Default identity with the port actually bound (the configured one may be 0).
         config.proxy_id = Some(config.placement_proxy_id(listener.local_addr()?));
     }
-    let client = Client::connect(config.client_config()?)
+    let client = Client::connect(config.resolved_client_config().await?)
         .await
         .context("connecting to storage")?;
     let state = AppState::new(config.clone(), client.clone())?;
