@@ -237,7 +237,7 @@ def check_scenario(cp: ControlPlane, name: str, values: dict) -> list[dict]:
     if operator:
         c = operator["spec"]["template"]["spec"]["containers"][0]
         check(c["args"][:1] == ["operator"], f"{name}: operator subcommand")
-        check({"POD_NAME", "POD_NAMESPACE"} <= env_of(c).keys(), f"{name}: operator pod env")
+        check({"POD_NAME", "POD_NAMESPACE", "POD_IP"} <= env_of(c).keys(), f"{name}: operator pod env")
     check(one(docs, "Service", "operator") is not None, f"{name}: operator Service")
     check_rbac(name, ns, docs, values)
     if name == "default":

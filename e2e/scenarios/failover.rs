@@ -1,6 +1,7 @@
 //! High availability: two operator replicas share a Lease; killing the leader hands the
 //! Lease to the other, which keeps reconciling (a new Bucket becomes Ready); with every
-//! operator down, reads and writes through the proxies go on.
+//! operator down, reads and writes through the proxies go on. Before the kill, the follower
+//! answers the placement hub by forwarding to the leader.
 
 use std::time::Duration;
 
@@ -47,6 +48,28 @@ async fn leader_failover_and_data_path_without_operator() -> Result<()> {
                 .iter()
                 .position(|n| *n == leader)
                 .ok_or_else(|| E2eError::Check(format!("unknown leader {leader}")))?;
+            // The follower serves the placement hub by forwarding to the leader, whose URL
+            // it reads from the Lease (proxies reach the hub through one Service).
+            let follower_url = system.operators[1 - index]
+                .as_ref()
+                .map(|o| format!("{}{}", o.url, backrunner_crds::placement::PLACEMENT_PATH))
+                .ok_or_else(|| E2eError::Check("no follower".into()))?;
+            let http = reqwest::Client::new();
+            wait_for(
+                "the follower answering the placement hub through the leader",
+                Duration::from_secs(30),
+                async || {
+                    let r = http.get(&follower_url).send().await?;
+                    let status = r.status().as_u16();
+                    let body = r.text().await?;
+                    Ok(if status == 200 && body.contains("reporting_proxies") {
+                        Probe::Done(())
+                    } else {
+                        Probe::Pending(format!("{status} {body}"))
+                    })
+                },
+            )
+            .await?;
             let killed_at = tokio::time::Instant::now();
             if let Some(op) = system.operators[index].as_mut() {
                 op.proc.kill().await;

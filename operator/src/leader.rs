@@ -13,6 +13,9 @@
 //! controllers it started cannot be recalled safely, so the operator exits non-zero and
 //! Kubernetes restarts it as a follower (see [`crate::run`]). On a clean shutdown the
 //! leader releases the Lease so a follower takes over within one retry interval.
+//!
+//! The leader also writes its placement-hub URL into the Lease ([`HUB_URL_ANNOTATION`]),
+//! so followers can forward hub requests to it (see [`crate::server`]).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -24,6 +27,9 @@ use kube::api::{Api, ObjectMeta, PostParams};
 use tokio::sync::watch;
 
 use crate::config::LeaderElectionConfig;
+
+/// Lease annotation with the leader's placement-hub URL (`http://ip:port`).
+pub const HUB_URL_ANNOTATION: &str = "backrunner.io/hub-url";
 
 /// What the Lease says, reduced to what [`decide`] needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +126,7 @@ pub struct LeaderState {
     /// `true` while this replica holds the Lease.
     pub is_leader: watch::Receiver<bool>,
     holder: Arc<RwLock<Option<String>>>,
+    leader_hub: Arc<RwLock<Option<String>>>,
     /// This replica's identity.
     pub identity: String,
 }
@@ -133,6 +140,7 @@ impl LeaderState {
         LeaderState {
             is_leader: rx,
             holder: Arc::new(RwLock::new(Some(identity.to_string()))),
+            leader_hub: Arc::new(RwLock::new(None)),
             identity: identity.to_string(),
         }
     }
@@ -144,8 +152,23 @@ impl LeaderState {
         LeaderState {
             is_leader: rx,
             holder: Arc::new(RwLock::new(holder.map(str::to_string))),
+            leader_hub: Arc::new(RwLock::new(None)),
             identity: identity.to_string(),
         }
+    }
+
+    /// [`LeaderState::fixed`] for a follower that knows the leader's hub URL.
+    pub fn following(identity: &str, holder: &str, hub_url: &str) -> LeaderState {
+        let state = LeaderState::fixed(identity, false, Some(holder));
+        if let Ok(mut h) = state.leader_hub.write() {
+            *h = Some(hub_url.to_string());
+        }
+        state
+    }
+
+    /// The placement-hub URL the current leader published, when known (followers).
+    pub fn leader_hub(&self) -> Option<String> {
+        self.leader_hub.read().ok().and_then(|h| h.clone())
     }
 
     /// Whether this replica leads now.
@@ -166,22 +189,29 @@ pub struct LeaderElector {
     identity: String,
     tx: watch::Sender<bool>,
     holder: Arc<RwLock<Option<String>>>,
+    leader_hub: Arc<RwLock<Option<String>>>,
+    /// This replica's hub URL, published while it leads.
+    hub_url: Option<String>,
 }
 
 impl LeaderElector {
     /// An elector over the Lease `config.lease_name` in `namespace`; returns it and the
-    /// shared state the rest of the operator reads.
+    /// shared state the rest of the operator reads. `hub_url` is published in the Lease
+    /// while this replica leads.
     pub fn new(
         client: kube::Client,
         namespace: &str,
         identity: &str,
         config: LeaderElectionConfig,
+        hub_url: Option<String>,
     ) -> (LeaderElector, LeaderState) {
         let (tx, rx) = watch::channel(false);
         let holder = Arc::new(RwLock::new(None));
+        let leader_hub = Arc::new(RwLock::new(None));
         let state = LeaderState {
             is_leader: rx,
             holder: holder.clone(),
+            leader_hub: leader_hub.clone(),
             identity: identity.to_string(),
         };
         let elector = LeaderElector {
@@ -190,8 +220,34 @@ impl LeaderElector {
             identity: identity.to_string(),
             tx,
             holder,
+            leader_hub,
+            hub_url,
         };
         (elector, state)
+    }
+
+    fn set_leader_hub(&self, lease: Option<&Lease>) {
+        let url = lease
+            .and_then(|l| l.metadata.annotations.as_ref())
+            .and_then(|a| a.get(HUB_URL_ANNOTATION))
+            .filter(|u| !u.is_empty())
+            .cloned();
+        if let Ok(mut g) = self.leader_hub.write() {
+            *g = url;
+        }
+    }
+
+    /// Writes (or clears) this replica's hub URL in `meta`.
+    fn publish_hub(&self, meta: &mut ObjectMeta) {
+        let annotations = meta.annotations.get_or_insert_with(Default::default);
+        match &self.hub_url {
+            Some(url) => {
+                annotations.insert(HUB_URL_ANNOTATION.to_string(), url.clone());
+            }
+            None => {
+                annotations.remove(HUB_URL_ANNOTATION);
+            }
+        }
     }
 
     fn set_holder(&self, h: Option<String>) {
@@ -229,11 +285,13 @@ impl LeaderElector {
         let duration = Duration::from_secs(self.config.lease_seconds.into());
         match decide(state.as_ref(), &self.identity, now, duration) {
             LeaseAction::Create => {
+                let mut metadata = ObjectMeta {
+                    name: Some(self.config.lease_name.clone()),
+                    ..ObjectMeta::default()
+                };
+                self.publish_hub(&mut metadata);
                 let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(self.config.lease_name.clone()),
-                        ..ObjectMeta::default()
-                    },
+                    metadata,
                     spec: Some(LeaseSpec {
                         lease_transitions: Some(0),
                         ..self.spec(now, None, true)
@@ -249,6 +307,7 @@ impl LeaderElector {
                 let transition = state.as_ref().and_then(|s| s.holder.as_deref())
                     != Some(self.identity.as_str());
                 lease.spec = Some(self.spec(now, lease.spec.as_ref(), transition));
+                self.publish_hub(&mut lease.metadata);
                 self.api
                     .replace(&self.config.lease_name, &PostParams::default(), &lease)
                     .await?;
@@ -256,6 +315,7 @@ impl LeaderElector {
             }
             LeaseAction::Wait { holder } => {
                 self.set_holder(Some(holder));
+                self.set_leader_hub(existing.as_ref());
                 Ok(false)
             }
         }

@@ -2,8 +2,10 @@
 //! (alive), `/readyz` (followers: election running; the leader: controllers started and the
 //! statistics cache warm), and on the leader the placement hub: `POST /v1/reports` (bounded
 //! body, validated, stored per proxy) and `GET /v1/placement[?cluster=ns/name]` (the merged
-//! view). Followers answer the hub routes with 503 JSON naming the leader when known. Every
-//! error is JSON `{"error": "...", "status": N}`, as in the proxy.
+//! view). Followers forward the hub routes to the leader when it published its URL in the
+//! Lease (proxies reach the hub through a Service over every replica), and otherwise answer
+//! 503 JSON naming the leader. A forwarded request is never forwarded again. Every error is
+//! JSON `{"error": "...", "status": N}`, as in the proxy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +14,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use backrunner_crds::placement::{PLACEMENT_PATH, PlacementReport, REPORTS_PATH};
@@ -49,6 +51,98 @@ pub struct ServerState {
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = json!({"error": message.into(), "status": status.as_u16()});
     (status, axum::Json(body)).into_response()
+}
+
+/// Header marking a request a follower forwarded (no second hop).
+pub const FORWARDED_HEADER: &str = "x-backrunner-forwarded";
+/// Time a follower gives the leader to answer a forwarded request.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// On a follower: the leader's answer to the same request, or 503 when the leader is not
+/// known, the request was already forwarded once, or the leader cannot be reached.
+async fn to_leader(
+    state: &ServerState,
+    method: Method,
+    path_and_query: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(base) = state.leader.leader_hub() else {
+        return not_leader(state);
+    };
+    if headers.contains_key(FORWARDED_HEADER) {
+        return not_leader(state);
+    }
+    match tokio::time::timeout(
+        FORWARD_TIMEOUT,
+        forward(&base, method, &path_and_query, body),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(leader = %base, error = %e, "forwarding to the leader failed");
+            not_leader(state)
+        }
+        Err(_) => {
+            tracing::warn!(leader = %base, "forwarding to the leader timed out");
+            not_leader(state)
+        }
+    }
+}
+
+/// One request to the leader over a fresh HTTP/1.1 connection; the reply (status,
+/// content type, body up to the report size limit) is passed back as it is.
+async fn forward(
+    base: &str,
+    method: Method,
+    path_and_query: &str,
+    body: Bytes,
+) -> Result<Response, String> {
+    use http_body_util::{BodyExt, Full, Limited};
+    let uri: http::Uri = format!("{}{path_and_query}", base.trim_end_matches('/'))
+        .parse()
+        .map_err(|e| format!("leader URL: {e}"))?;
+    let authority = uri
+        .authority()
+        .map(|a| a.to_string())
+        .ok_or("leader URL has no host")?;
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .map_err(|e| format!("connect {authority}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .header(header::HOST, authority.as_str())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(FORWARDED_HEADER, "1")
+        .body(Full::new(body))
+        .map_err(|e| format!("request: {e}"))?;
+    let reply = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let (parts, incoming) = reply.into_parts();
+    let bytes = Limited::new(incoming, MAX_REPORT_BYTES.max(4 << 20))
+        .collect()
+        .await
+        .map_err(|e| format!("reply body: {e}"))?
+        .to_bytes();
+    let mut response = (parts.status, bytes).into_response();
+    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, ct.clone());
+    }
+    Ok(response)
 }
 
 fn not_leader(state: &ServerState) -> Response {
@@ -102,10 +196,17 @@ async fn readyz(State(state): State<ServerState>) -> Response {
 
 async fn post_report(
     State(state): State<ServerState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !state.leader.leading() {
-        return not_leader(&state);
+        return match body {
+            Ok(body) => {
+                let path = REPORTS_PATH.to_string();
+                to_leader(&state, Method::POST, path, &headers, body).await
+            }
+            Err(e) => error(e.status(), e.body_text()),
+        };
     }
     let count = |result: &str| {
         state
@@ -165,9 +266,17 @@ fn cluster_param(query: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-async fn get_placement(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Response {
+async fn get_placement(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     if !state.leader.leading() {
-        return not_leader(&state);
+        let path = match &query {
+            Some(q) => format!("{PLACEMENT_PATH}?{q}"),
+            None => PLACEMENT_PATH.to_string(),
+        };
+        return to_leader(&state, Method::GET, path, &headers, Bytes::new()).await;
     }
     let cluster = cluster_param(query.as_deref());
     axum::Json(state.hub.view(&cluster, now_ms())).into_response()

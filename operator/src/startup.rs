@@ -93,6 +93,20 @@ pub async fn run(
     run_on(config, listener, shutdown).await
 }
 
+/// The URL followers forward placement-hub requests to while this replica leads:
+/// `http://$POD_IP:<port>` in Kubernetes, else the listen address when it is a concrete
+/// one (an unspecified `0.0.0.0` cannot be reached by others: no forwarding then).
+fn hub_url(listen: std::net::SocketAddr) -> Option<String> {
+    let ip = std::env::var("POD_IP")
+        .ok()
+        .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .or_else(|| Some(listen.ip()).filter(|ip| !ip.is_unspecified()))?;
+    Some(format!(
+        "http://{}",
+        std::net::SocketAddr::new(ip, listen.port())
+    ))
+}
+
 /// Runs the operator with its HTTP server on `listener` until `shutdown` resolves (`Ok`) or
 /// leadership is lost (`Err(RunError::Leadership)`).
 pub async fn run_on(
@@ -126,8 +140,14 @@ pub async fn run_on(
 
     let (leader, elector) = if config.leader_election.enabled {
         let ns = lease_namespace(&config);
-        let (elector, state) =
-            LeaderElector::new(client.clone(), &ns, &id, config.leader_election.clone());
+        let hub = hub_url(listener.local_addr()?);
+        let (elector, state) = LeaderElector::new(
+            client.clone(),
+            &ns,
+            &id,
+            config.leader_election.clone(),
+            hub,
+        );
         tracing::info!(identity = %id, namespace = %ns, lease = %config.leader_election.lease_name, "leader election started");
         (state, Some(tokio::spawn(elector.run(stop.wait()))))
     } else {

@@ -254,3 +254,60 @@ async fn leader_is_ready_only_with_controllers_started_and_stats_polled() -> Tes
     assert_eq!(r.status().as_u16(), 200);
     Ok(())
 }
+
+#[tokio::test]
+async fn follower_forwards_hub_routes_to_the_leader_it_knows() -> TestResult {
+    let leader = start(LeaderState::always_leader("op-0")).await?;
+    leader.hub.set_cluster("ns/c", 2);
+    let follower = start(LeaderState::following("op-1", "op-0", &leader.base)).await?;
+    let http = reqwest::Client::new();
+    // A report sent to the follower is stored by the leader, and the reply is the leader's.
+    let (code, body) = post(
+        &http,
+        &format!("{}{REPORTS_PATH}", follower.base),
+        serde_json::to_vec(&report("p1", Some(2.0), 0.0))?,
+    )
+    .await?;
+    assert_eq!(
+        (code, body["reporting_proxies"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let now = backrunner_operator::placement::now_ms();
+    assert_eq!(leader.hub.view("ns/c", now).reporting_proxies, 1);
+    assert_eq!(follower.hub.view("ns/c", now).reporting_proxies, 0);
+    // The view read through the follower is the leader's (query passed on).
+    let r = http
+        .get(format!("{}{PLACEMENT_PATH}?cluster=ns%2Fc", follower.base))
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let view: PlacementView = serde_json::from_slice(&r.bytes().await?)?;
+    assert_eq!(view.reporting_proxies, 1);
+    // Leader errors come back as they are.
+    let (code, _) = post(
+        &http,
+        &format!("{}{REPORTS_PATH}", follower.base),
+        b"{not json".to_vec(),
+    )
+    .await?;
+    assert_eq!(code, 400);
+    // Never a second hop: an already forwarded request gets the follower's 503.
+    let r = http
+        .get(format!("{}{PLACEMENT_PATH}", follower.base))
+        .header("x-backrunner-forwarded", "1")
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 503);
+    // A leader that cannot be reached: 503 naming it.
+    let gone = start(LeaderState::following("op-2", "op-9", "http://127.0.0.1:9")).await?;
+    let (code, body) = post(
+        &http,
+        &format!("{}{REPORTS_PATH}", gone.base),
+        serde_json::to_vec(&report("p1", None, 0.0))?,
+    )
+    .await?;
+    assert_eq!((code, body["leader"].as_str()), (503, Some("op-9")));
+    Ok(())
+}

@@ -18,10 +18,10 @@ use tokio::net::TcpStream;
 pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
 
 /// Attempts of one exchange while the hub answers 503: behind a Service with several
-/// operator replicas only the leader serves the hub and followers answer 503, so a new
-/// connection (which may reach another replica) is worth a retry. With the chart's two
-/// replicas and connections spread evenly, 6 attempts leave 1 exchange in 64 unanswered
-/// (3 left 1 in 8); a 503 comes back in well under a millisecond.
+/// operator replicas, followers forward to the leader, but answer 503 while they do not
+/// know it yet (an election in progress) or cannot reach it, so a new connection (which
+/// may reach another replica) is worth a retry; a 503 comes back in well under a
+/// millisecond.
 pub const UNAVAILABLE_ATTEMPTS: u32 = 6;
 
 /// `s` percent-encoded for a query value (everything but RFC 3986 unreserved bytes).
