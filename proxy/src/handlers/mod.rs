@@ -123,6 +123,15 @@ pub(crate) fn data_session(
     parts: &Parts,
     bucket: &BucketMetadata,
 ) -> Result<Session, ApiError> {
+    Ok(flagged_session(state, parts, bucket)?.0)
+}
+
+/// [`data_session`] and the query flags it was built from (parsed once per request).
+fn flagged_session(
+    state: &AppState,
+    parts: &Parts,
+    bucket: &BucketMetadata,
+) -> Result<(Session, QueryFlags), ApiError> {
     let trace_id = parts.extensions.get::<TraceId>().map_or(0, |t| t.0);
     let flags = QueryFlags::parse(parts.uri.query())?;
     let session = state
@@ -132,7 +141,7 @@ pub(crate) fn data_session(
         .namespace(bucket.name.as_bytes())
         .trace_id(trace_id);
     let cflags = session.options().cflags | flags.cflags;
-    Ok(session.cflags(cflags))
+    Ok((session.cflags(cflags), flags))
 }
 
 /// The session of a read: the bucket's groups ordered healthy first, then defragmenting,
@@ -144,9 +153,8 @@ pub(crate) fn read_session(
     bucket: &BucketMetadata,
     key: &[u8],
 ) -> Result<Session, ApiError> {
-    let session = data_session(state, parts, bucket)?;
-    let extra = QueryFlags::parse(parts.uri.query())?.ioflags;
-    let ioflags = session.options().ioflags | extra;
+    let (session, flags) = flagged_session(state, parts, bucket)?;
+    let ioflags = session.options().ioflags | flags.ioflags;
     let session = session.ioflags(ioflags);
     if !state.cluster.is_loaded() {
         return Ok(session);
