@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use backrunner_crds::acl_policy::{AclPolicy, generated_secret_name, reasons};
 use backrunner_crds::bucket::Bucket;
-use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
@@ -29,14 +28,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
 use crate::Context;
-use crate::bucket::backoff::FailureBackoff;
-use crate::bucket::events;
-use crate::bucket::status::apply_policy_status;
-use crate::bucket::{BACKOFF_BASE, BACKOFF_MAX, object_key, scoped_api, unix_now};
+use crate::controller::backoff::{BACKOFF_BASE, BACKOFF_MAX};
+use crate::controller::events;
+use crate::controller::run::CONCURRENCY;
+use crate::controller::{FailureBackoff, object_key, scoped_api, unix_now};
 use rotation::{TokenBook, TokenSource, Transition};
 pub use secrets::owned_by;
 use secrets::{UserProblem, referenced_token, write_secret};
-use status::{build_status, publish_transition};
+use status::{apply_policy_status, build_status, publish_transition};
 
 /// Controller name in metrics and logs.
 pub const CONTROLLER: &str = "acl_policy";
@@ -275,33 +274,26 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let wc = watcher::Config::default().any_semantic();
     let controller = Controller::new(scoped_api::<AclPolicy>(&client, &ns), wc.clone());
     let store = controller.store();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(());
-    });
     let reconciler = Arc::new(PolicyReconciler {
         recorder: Recorder::new(ctx.client.clone(), ctx.reporter.clone()),
         ctx,
         backoff: FailureBackoff::new(BACKOFF_BASE, BACKOFF_MAX),
     });
-    controller
+    let controller = controller
         .watches(scoped_api::<Secret>(&client, &ns), wc.clone(), move |s| {
             policies_of_secret(&store, &s)
         })
         .watches(scoped_api::<Bucket>(&client, &ns), wc, |b| {
             policies_of_bucket(&b)
         })
-        .with_config(ControllerConfig::default().concurrency(4))
-        .graceful_shutdown_on(async move {
-            let _ = stop_rx.await;
-        })
-        .run(reconcile, error_policy, reconciler)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "AclPolicy controller");
-            }
-        })
-        .await;
-    tracing::info!("AclPolicy controller stopped");
+        .with_config(ControllerConfig::default().concurrency(CONCURRENCY));
+    crate::controller::run::run(
+        CONTROLLER,
+        controller,
+        reconcile,
+        error_policy,
+        reconciler,
+        shutdown,
+    )
+    .await;
 }

@@ -8,16 +8,16 @@
 //! | [`desired`] | pure: metadata, digest, aliases and ACL summary from spec and tokens |
 //! | [`apply`] | the apply pass (validation, cluster, policies, ownership, writes, health) |
 //! | [`cleanup`] | the deletion pass (protection, force release, Retain/Delete) |
-//! | [`status`] | the status draft, condition-change events, server-side apply |
+//! | [`status`] | the status draft (coarse numbers, written at most once per status interval), condition-change events |
+//! | [`resolve`] | the referenced EllipticsCluster and AclPolicies' tokens |
 //! | [`watches`] | which Buckets a change of an AclPolicy, Secret or EllipticsCluster touches |
-//! | [`backoff`] | per-object exponential backoff of `error_policy` |
-//! | [`events`] | Kubernetes Events |
+//!
+//! Backoff, events, status writes and the run loop are the shared ones of
+//! [`crate::controller`].
 
 pub mod apply;
-pub mod backoff;
 pub mod cleanup;
 pub mod desired;
-pub mod events;
 pub mod resolve;
 pub mod status;
 pub mod watches;
@@ -25,33 +25,28 @@ pub mod watches;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use backrunner_crds::bucket::{Bucket, FINALIZER};
 use backrunner_crds::{AclPolicy, EllipticsCluster};
-use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 
 use crate::Context;
 use crate::context::StorageError;
+use crate::controller::backoff::{BACKOFF_BASE, BACKOFF_MAX};
+use crate::controller::run::{CONCURRENCY, ticks};
+use crate::controller::status::WriteInterval;
+use crate::controller::{FailureBackoff, object_key, scoped_api};
 use crate::metadata::MetadataError;
-
-use backoff::FailureBackoff;
 
 /// Controller name in metrics and logs.
 pub const CONTROLLER: &str = "bucket";
-
-/// First retry delay after a failure.
-pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
-
-/// Longest retry delay after repeated failures.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// Why a Bucket reconcile failed (it is retried with per-object backoff).
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +114,8 @@ pub struct Reconciler {
     pub backoff: FailureBackoff,
     /// Per-bucket-name claim locks.
     pub locks: NameLocks,
+    /// When each Bucket last had moving numbers (statistics) written into its status.
+    pub numbers_written: WriteInterval,
 }
 
 impl Reconciler {
@@ -129,6 +126,7 @@ impl Reconciler {
             ctx,
             backoff: FailureBackoff::new(BACKOFF_BASE, BACKOFF_MAX),
             locks: NameLocks::default(),
+            numbers_written: WriteInterval::new(),
         }
     }
 
@@ -136,19 +134,6 @@ impl Reconciler {
     pub fn buckets(&self, namespace: &str) -> Api<Bucket> {
         Api::namespaced(self.ctx.client.clone(), namespace)
     }
-}
-
-/// Unix seconds now.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// `namespace/name` of an object, the key of the backoff map.
-pub fn object_key<K: Resource>(obj: &K) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 /// One reconcile: the finalizer decides between [`apply::apply`] and [`cleanup::cleanup`].
@@ -200,13 +185,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         crate::acl_policy::MANAGED_BY_VALUE
     ));
     let tick = ctx.config.status_interval().max(Duration::from_secs(10));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(());
-    });
     let reconciler = Arc::new(Reconciler::new(ctx));
-    controller
+    let controller = controller
         .watches(
             scoped_api::<AclPolicy>(&client, &ns),
             wc.clone(),
@@ -221,35 +201,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             watches::buckets_of_cluster(&cluster_store, &c)
         })
         .reconcile_all_on(ticks(tick))
-        .with_config(ControllerConfig::default().concurrency(4))
-        .graceful_shutdown_on(async move {
-            let _ = stop_rx.await;
-        })
-        .run(reconcile, error_policy, reconciler)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "bucket controller");
-            }
-        })
-        .await;
-    tracing::info!("bucket controller stopped");
-}
-
-/// An API over every namespace, or over `namespace` when set.
-pub fn scoped_api<K>(client: &kube::Client, namespace: &str) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        "" => Api::all(client.clone()),
-        ns => Api::namespaced(client.clone(), ns),
-    }
-}
-
-/// A stream yielding `()` every `every` (the first after one period).
-pub fn ticks(every: Duration) -> impl futures_util::Stream<Item = ()> + Send + Sync + 'static {
-    futures_util::stream::unfold((), move |()| async move {
-        tokio::time::sleep(every).await;
-        Some(((), ()))
-    })
+        .with_config(ControllerConfig::default().concurrency(CONCURRENCY));
+    crate::controller::run::run(
+        CONTROLLER,
+        controller,
+        reconcile,
+        error_policy,
+        reconciler,
+        shutdown,
+    )
+    .await;
 }

@@ -6,27 +6,29 @@
 //!
 //! Status is written with server-side apply (field manager [`FIELD_MANAGER`]) and only when
 //! it changed; events mark condition transitions and defrag runs starting and ending.
-//! Failed reconciles back off exponentially per object (5 s doubling up to 5 min).
+//! Failed reconciles back off exponentially per object (5 s doubling up to 5 min) with the
+//! shared [`crate::controller::FailureBackoff`].
 
 pub mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use backrunner_crds::cluster::DefragResult;
 use backrunner_crds::{EllipticsCluster, EllipticsClusterStatus};
-use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::chrono::Utc;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::Recorder;
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::context::{Context, cluster_key, resolve_remote};
+use crate::controller::backoff::{BACKOFF_MAX, CLUSTER_BACKOFF_BASE};
+use crate::controller::{FailureBackoff, events, scoped_api};
 use crate::defrag;
 use crate::health::ConditionValue;
 use crate::placement::now_ms;
@@ -48,12 +50,15 @@ pub enum ClusterError {
 /// Failed groups of a probe write (group, error), and when it was made.
 type ProbeResult = (Instant, Vec<(u32, String)>);
 
+/// Controller name in metrics and logs.
+pub const CONTROLLER: &str = "cluster";
+
 /// Controller state beyond [`Context`]: probe results and backoff per cluster.
 pub struct ClusterController {
     ctx: Arc<Context>,
     recorder: Recorder,
     probes: Mutex<HashMap<String, ProbeResult>>,
-    failures: Mutex<HashMap<String, u32>>,
+    backoff: FailureBackoff,
 }
 
 impl ClusterController {
@@ -63,25 +68,12 @@ impl ClusterController {
             recorder: Recorder::new(ctx.client.clone(), ctx.reporter.clone()),
             ctx,
             probes: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            backoff: FailureBackoff::new(CLUSTER_BACKOFF_BASE, BACKOFF_MAX),
         }
     }
 
     async fn event(&self, obj: &EllipticsCluster, warning: bool, reason: &str, note: String) {
-        let ev = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.to_string(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
-            tracing::warn!(cluster = %cluster_key(obj), error = %e, "publishing an event failed");
-        }
+        events::publish(&self.recorder, obj, warning, reason, note).await;
     }
 
     /// Reachability of the cluster and the groups in its route table.
@@ -293,14 +285,6 @@ impl ClusterController {
         .await?;
         Ok(())
     }
-
-    fn backoff(&self, key: &str) -> Duration {
-        let mut f = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = f.entry(key.to_string()).or_default();
-        *n = n.saturating_add(1);
-        let secs = 5u64.saturating_mul(1 << (*n - 1).min(6));
-        Duration::from_secs(secs.min(300))
-    }
 }
 
 async fn reconcile(
@@ -310,13 +294,10 @@ async fn reconcile(
     let start = Instant::now();
     let r = cx.reconcile_inner(&obj).await;
     let m = &cx.ctx.metrics;
-    m.observe_reconcile("cluster", start);
-    m.count_reconcile("cluster", if r.is_ok() { "ok" } else { "error" });
+    m.observe_reconcile(CONTROLLER, start);
+    m.count_reconcile(CONTROLLER, if r.is_ok() { "ok" } else { "error" });
     if r.is_ok() {
-        cx.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&cluster_key(&obj));
+        cx.backoff.succeeded(&cluster_key(&obj));
     }
     r
 }
@@ -327,7 +308,7 @@ fn error_policy(
     cx: Arc<ClusterController>,
 ) -> Action {
     let key = cluster_key(&obj);
-    let delay = cx.backoff(&key);
+    let delay = cx.backoff.failed(&key);
     tracing::warn!(cluster = %key, error = %err, retry_in = ?delay, "EllipticsCluster reconcile failed");
     Action::requeue(delay)
 }
@@ -337,16 +318,9 @@ pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let (clusters, jobs): (Api<EllipticsCluster>, Api<Job>) =
-        if ctx.config.watch_namespace.is_empty() {
-            (Api::all(ctx.client.clone()), Api::all(ctx.client.clone()))
-        } else {
-            let ns = &ctx.config.watch_namespace;
-            (
-                Api::namespaced(ctx.client.clone(), ns),
-                Api::namespaced(ctx.client.clone(), ns),
-            )
-        };
+    let ns = ctx.config.watch_namespace.clone();
+    let clusters: Api<EllipticsCluster> = scoped_api(&ctx.client, &ns);
+    let jobs: Api<Job> = scoped_api(&ctx.client, &ns);
     let job_filter = watcher::Config::default().labels(&format!(
         "{}=defrag,{}={}",
         defrag::job::LABEL_COMPONENT,
@@ -354,18 +328,16 @@ pub async fn run(
         defrag::job::MANAGED_BY
     ));
     let cx = Arc::new(ClusterController::new(ctx));
-    let controller = Controller::new(clusters, watcher::Config::default())
-        .owns(jobs, job_filter)
-        .run(reconcile, error_policy, cx)
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "cluster controller event");
-            }
-        });
-    tokio::select! {
-        _ = controller => tracing::warn!("cluster controller stopped"),
-        _ = shutdown => {}
-    }
+    let controller = Controller::new(clusters, watcher::Config::default()).owns(jobs, job_filter);
+    crate::controller::run::run(
+        CONTROLLER,
+        controller,
+        reconcile,
+        error_policy,
+        cx,
+        shutdown,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
 use crate::placement::PlacementHub;
-use crate::stats::StatsCache;
+use crate::stats_cache::StatsCache;
 
 /// Shared state of every controller and of the HTTP server.
 pub struct Context {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use backrunner_crds::cluster::DefragPolicy;
 
 use crate::health::backend_free_bytes;
-use crate::stats::ClusterStats;
+use crate::stats_cache::ClusterStats;
 
 /// One backend, as the planner sees it.
 #[derive(Clone, Debug, PartialEq)]

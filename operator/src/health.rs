@@ -13,10 +13,11 @@
 //!   live bytes (`used - removed`) whose spread exceeds
 //!   [`ReplicaThresholds::used_bytes_ratio`] of the largest (`UsedBytesDiverged`). Live
 //!   bytes, not raw blob sizes, so replicas defragmented at different times still agree.
-//!   Messages carry the numbers of every group.
+//!   Messages carry the numbers of every group, coarse ([`coarse_count`], [`coarse_bytes`]):
+//!   they end up in status, which must not move with every write.
 //!
 //! [`ConditionValue::changed_from`] tells the Bucket controller when to emit an event and
-//! [`crate::metrics::Metrics::record_bucket_health`] publishes the gauges.
+//! [`BucketHealth::publish`] sets the gauges with the exact numbers.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +26,9 @@ use backrunner_crds::cluster::GroupState;
 use backrunner_crds::condition::{Condition, ConditionStatus, types};
 use elliptics::stats::BackendStat;
 
-use crate::stats::ClusterStats;
+use crate::controller::status::{coarse_bytes, coarse_count};
+use crate::metrics::{Metrics, clamp, tri};
+use crate::stats_cache::ClusterStats;
 
 /// A condition to set: type, status, reason and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +89,47 @@ pub struct BucketHealth {
     pub replicas_in_sync: ConditionValue,
     /// Free bytes of the fullest group (the bucket's effective free space), if known.
     pub free_bytes: Option<u64>,
+    /// Exact totals per group of the bucket, in bucket order (`None`: no backend answered),
+    /// for the metrics; status carries them coarse.
+    pub totals: Vec<(u32, Option<GroupTotals>)>,
+}
+
+impl BucketHealth {
+    /// Sets the health gauges of one bucket (`namespace`, `bucket` = object name) with the
+    /// exact numbers: conditions, per-group live records, live bytes and free bytes, and the
+    /// bucket's free bytes.
+    pub fn publish(&self, metrics: &Metrics, namespace: &str, bucket: &str) {
+        metrics
+            .bucket_replicas_in_sync
+            .with_label_values(&[namespace, bucket])
+            .set(tri(self.replicas_in_sync.status));
+        metrics
+            .bucket_groups_healthy
+            .with_label_values(&[namespace, bucket])
+            .set(tri(self.groups_healthy.status));
+        for (group, totals) in &self.totals {
+            let Some(t) = totals else { continue };
+            let labels = [namespace, bucket, &group.to_string()];
+            metrics
+                .bucket_group_live_records
+                .with_label_values(&labels)
+                .set(clamp(t.live_records));
+            metrics
+                .bucket_group_live_bytes
+                .with_label_values(&labels)
+                .set(clamp(t.live_bytes()));
+            metrics
+                .bucket_group_free_bytes
+                .with_label_values(&labels)
+                .set(clamp(t.free_bytes));
+        }
+        if let Some(free) = self.free_bytes {
+            metrics
+                .bucket_free_bytes
+                .with_label_values(&[namespace, bucket])
+                .set(clamp(free));
+        }
+    }
 }
 
 /// Totals of one group over the backends that answered.
@@ -281,10 +325,11 @@ pub fn replicas_in_sync(
         let min = vals.iter().copied().min().unwrap_or(0);
         (max, min, ratio(max - min, max))
     };
-    let numbers = |f: &dyn Fn(&GroupTotals) -> u64| {
+    // Coarse in messages (status), exact in the comparison.
+    let numbers = |f: &dyn Fn(&GroupTotals) -> u64, coarse: fn(u64) -> u64| {
         present
             .iter()
-            .map(|(g, t)| format!("group {g}: {}", f(t)))
+            .map(|(g, t)| format!("group {g}: {}", coarse(f(t))))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -299,7 +344,7 @@ pub fn replicas_in_sync(
                 "live records differ by {:.1}% (> {:.1}%): {}",
                 r * 100.0,
                 thresholds.records_ratio * 100.0,
-                numbers(&records)
+                numbers(&records, coarse_count)
             ),
         );
     }
@@ -312,7 +357,7 @@ pub fn replicas_in_sync(
                 "live bytes differ by {:.1}% (> {:.1}%): {}",
                 b * 100.0,
                 thresholds.used_bytes_ratio * 100.0,
-                numbers(&bytes)
+                numbers(&bytes, coarse_bytes)
             ),
         );
     }
@@ -321,8 +366,8 @@ pub fn replicas_in_sync(
         reasons::REPLICAS_MATCH,
         format!(
             "live records {}; live bytes {}",
-            numbers(&records),
-            numbers(&bytes)
+            numbers(&records, coarse_count),
+            numbers(&bytes, coarse_bytes)
         ),
     )
 }
@@ -353,6 +398,7 @@ pub fn bucket_health(
             groups_healthy: unknown(types::GROUPS_HEALTHY),
             replicas_in_sync: unknown(types::REPLICAS_IN_SYNC),
             free_bytes: None,
+            totals: groups.iter().map(|&g| (g, None)).collect(),
         };
     };
     let totals = group_totals(stats);
@@ -385,6 +431,7 @@ pub fn bucket_health(
         groups_healthy: groups_healthy(&states),
         replicas_in_sync: replicas_in_sync(&per_group, thresholds),
         free_bytes,
+        totals: per_group,
     }
 }
 

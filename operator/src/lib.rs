@@ -6,11 +6,13 @@
 //! |---|---|
 //! | [`config`] | [`OperatorConfig`], validated at start |
 //! | [`context`] | [`Context`] shared by the controllers; Elliptics clients per cluster |
+//! | [`controller`] | plumbing of every controller: backoff, clock, scoped APIs, events, status writes, run loop |
 //! | [`metadata`] | bucket metadata, bucket list, ownership and token-alias records in Elliptics |
 //! | [`bucket`] | the `Bucket` controller (metadata sync, conflicts, drift, finalizer) |
 //! | [`acl_policy`] | the `AclPolicy` controller (token Secrets, rotation) |
 //! | [`cluster`] | the `EllipticsCluster` controller (reachability, group health) |
-//! | [`stats`] | the statistics poller and its cache |
+//! | [`stats`] | the statistics poller |
+//! | [`stats_cache`] | the latest statistics per cluster (plain data, read by everything above) |
 //! | [`health`] | pure group-health and replica-sync rules |
 //! | [`defrag`] | defragmentation planning and Jobs |
 //! | [`placement`] | the placement hub: proxy reports in, merged view out |
@@ -18,6 +20,11 @@
 //! | [`metrics`] | Prometheus metrics |
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz` and the placement hub routes |
 //! | `startup` | [`run`] / [`run_on`]: wires everything together, leadership and shutdown |
+//!
+//! Dependencies point one way: `metrics` and `stats_cache` depend on no other module;
+//! `health` on those two; `context` on `config`, `metrics`, `placement` and `stats_cache`;
+//! `controller` on `crds` types only; the controllers (`bucket` → `acl_policy`, `cluster` →
+//! `defrag`) and the poller (`stats`) on what is below them.
 //!
 //! The data path never depends on the operator: proxies read bucket metadata from Elliptics
 //! and fall back to their own measurements when the placement hub is stale.
@@ -27,6 +34,7 @@ pub mod bucket;
 pub mod cluster;
 pub mod config;
 pub mod context;
+pub mod controller;
 pub mod defrag;
 pub mod health;
 pub mod leader;
@@ -35,6 +43,7 @@ pub mod metrics;
 pub mod placement;
 pub mod server;
 pub mod stats;
+pub mod stats_cache;
 
 mod startup;
 

@@ -1,11 +1,13 @@
 //! Prometheus metrics of the operator: reconciles by controller and result, node statistics
-//! in full detail, replica health, defrag runs, placement reports and leadership.
+//! in full detail, replica health and the exact per-group numbers of every bucket (status
+//! carries them coarse), defrag runs, placement reports and leadership.
+//!
+//! A leaf module: the code that knows a value sets its gauge (for a bucket's health,
+//! [`crate::health::BucketHealth::publish`]).
 
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
-
-use crate::health::BucketHealth;
 
 /// Labels of the per-backend statistics gauges.
 pub const BACKEND_LABELS: [&str; 4] = ["cluster", "group", "node", "backend"];
@@ -44,6 +46,10 @@ pub struct Metrics {
     pub bucket_groups_healthy: IntGaugeVec,
     /// `backrunner_operator_bucket_group_live_records{namespace, bucket, group}`.
     pub bucket_group_live_records: IntGaugeVec,
+    /// `backrunner_operator_bucket_group_live_bytes{namespace, bucket, group}` (used - removed).
+    pub bucket_group_live_bytes: IntGaugeVec,
+    /// `backrunner_operator_bucket_group_free_bytes{namespace, bucket, group}`.
+    pub bucket_group_free_bytes: IntGaugeVec,
     /// `backrunner_operator_bucket_free_bytes{namespace, bucket}` (fullest group).
     pub bucket_free_bytes: IntGaugeVec,
     /// `backrunner_operator_defrag_runs_started_total{cluster}`.
@@ -81,12 +87,18 @@ fn counter(
     Ok(c)
 }
 
-fn tri(status: backrunner_crds::ConditionStatus) -> i64 {
+/// A condition status as a gauge value: True 1, False 0, Unknown -1.
+pub fn tri(status: backrunner_crds::ConditionStatus) -> i64 {
     match status {
         backrunner_crds::ConditionStatus::True => 1,
         backrunner_crds::ConditionStatus::False => 0,
         backrunner_crds::ConditionStatus::Unknown => -1,
     }
+}
+
+/// A `u64` as a gauge value (saturating at `i64::MAX`).
+pub fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 impl Metrics {
@@ -184,6 +196,18 @@ impl Metrics {
                 "Live records per group of a bucket",
                 &["namespace", "bucket", "group"],
             )?,
+            bucket_group_live_bytes: gauge(
+                &r,
+                "backrunner_operator_bucket_group_live_bytes",
+                "Live bytes (used minus removed) per group of a bucket",
+                &["namespace", "bucket", "group"],
+            )?,
+            bucket_group_free_bytes: gauge(
+                &r,
+                "backrunner_operator_bucket_group_free_bytes",
+                "Free bytes per group of a bucket",
+                &["namespace", "bucket", "group"],
+            )?,
             bucket_free_bytes: gauge(
                 &r,
                 "backrunner_operator_bucket_free_bytes",
@@ -246,28 +270,6 @@ impl Metrics {
         })
     }
 
-    /// Publishes the health gauges of one bucket (`namespace`, `bucket` = object name).
-    pub fn record_bucket_health(&self, namespace: &str, bucket: &str, health: &BucketHealth) {
-        self.bucket_replicas_in_sync
-            .with_label_values(&[namespace, bucket])
-            .set(tri(health.replicas_in_sync.status));
-        self.bucket_groups_healthy
-            .with_label_values(&[namespace, bucket])
-            .set(tri(health.groups_healthy.status));
-        for g in &health.resolved_groups {
-            if let Some(records) = g.records {
-                self.bucket_group_live_records
-                    .with_label_values(&[namespace, bucket, &g.group.to_string()])
-                    .set(i64::try_from(records).unwrap_or(i64::MAX));
-            }
-        }
-        if let Some(free) = health.free_bytes {
-            self.bucket_free_bytes
-                .with_label_values(&[namespace, bucket])
-                .set(i64::try_from(free).unwrap_or(i64::MAX));
-        }
-    }
-
     /// Removes the health gauges of a deleted bucket.
     pub fn forget_bucket(&self, namespace: &str, bucket: &str, groups: &[u32]) {
         let _ = self
@@ -280,11 +282,14 @@ impl Metrics {
             .bucket_free_bytes
             .remove_label_values(&[namespace, bucket]);
         for g in groups {
-            let _ = self.bucket_group_live_records.remove_label_values(&[
-                namespace,
-                bucket,
-                &g.to_string(),
-            ]);
+            let labels = [namespace, bucket, &g.to_string()];
+            for gauge in [
+                &self.bucket_group_live_records,
+                &self.bucket_group_live_bytes,
+                &self.bucket_group_free_bytes,
+            ] {
+                let _ = gauge.remove_label_values(&labels);
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use crate::leader::{LeaderElector, LeaderError, LeaderState};
 use crate::metrics::Metrics;
 use crate::placement::PlacementHub;
 use crate::server::{Readiness, ServerState, serve};
-use crate::stats::StatsCache;
+use crate::stats_cache::StatsCache;
 use crate::{ConfigError, cluster, stats};
 
 /// Why the operator stopped with an error.

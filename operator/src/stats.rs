@@ -5,91 +5,23 @@
 //!
 //! Deleted clusters are forgotten on the next round: their cache entry, Elliptics client,
 //! placement reports and metric series.
+//!
+//! The cache and its types live below, in [`crate::stats_cache`] (re-exported here), so
+//! that the [`Context`] and the health rules use them without depending on the poller.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use backrunner_crds::EllipticsCluster;
 use elliptics::proto::NodeAddr;
-use elliptics::stats::{BackendStat, MonitorCategories};
+use elliptics::stats::MonitorCategories;
 use kube::Api;
 
 use crate::context::{Context, StorageClients, cluster_key};
 use crate::health::backend_free_bytes;
-use crate::metrics::Metrics;
-
-/// One backend as last reported by its node.
-#[derive(Clone, Debug)]
-pub struct BackendSample {
-    /// Address of the node serving it.
-    pub node: NodeAddr,
-    /// Its statistics.
-    pub stat: BackendStat,
-}
-
-/// The latest statistics of one cluster.
-#[derive(Clone, Debug)]
-pub struct ClusterStats {
-    /// When the poll finished.
-    pub polled_at: SystemTime,
-    /// Every enabled backend that answered.
-    pub backends: Vec<BackendSample>,
-    /// Nodes in the route table that did not answer.
-    pub unreachable_nodes: Vec<NodeAddr>,
-}
-
-/// Latest [`ClusterStats`] per cluster key (`namespace/name`).
-#[derive(Default)]
-pub struct StatsCache {
-    inner: RwLock<HashMap<String, Arc<ClusterStats>>>,
-    rounds: AtomicU64,
-}
-
-impl StatsCache {
-    /// An empty cache.
-    pub fn new() -> StatsCache {
-        StatsCache::default()
-    }
-
-    /// The latest statistics of cluster `key`, if any were polled.
-    pub fn get(&self, key: &str) -> Option<Arc<ClusterStats>> {
-        self.inner.read().ok()?.get(key).cloned()
-    }
-
-    /// Replaces the statistics of cluster `key`.
-    pub fn put(&self, key: &str, stats: ClusterStats) {
-        if let Ok(mut m) = self.inner.write() {
-            m.insert(key.to_string(), Arc::new(stats));
-        }
-    }
-
-    /// Forgets a deleted cluster.
-    pub fn remove(&self, key: &str) {
-        if let Ok(mut m) = self.inner.write() {
-            m.remove(key);
-        }
-    }
-
-    /// Keys of every cluster in the cache.
-    pub fn keys(&self) -> Vec<String> {
-        self.inner
-            .read()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Completed polling rounds (over every cluster) since start; 0 = caches not warm yet.
-    pub fn rounds(&self) -> u64 {
-        self.rounds.load(Ordering::Acquire)
-    }
-
-    /// Counts one completed polling round (the poller calls it).
-    pub fn round_done(&self) {
-        self.rounds.fetch_add(1, Ordering::AcqRel);
-    }
-}
+use crate::metrics::{Metrics, clamp};
+pub use crate::stats_cache::{BackendSample, ClusterStats, StatsCache};
 
 /// Metric series published per cluster, to remove those of vanished backends.
 #[derive(Default)]
@@ -136,10 +68,6 @@ fn remove_series(metrics: &Metrics, labels: &[String; 4]) {
     ] {
         let _ = g.remove_label_values(&l);
     }
-}
-
-fn clamp(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// Publishes one cluster's statistics; returns the label sets used.

@@ -11,7 +11,7 @@ use kube::{Resource, ResourceExt};
 
 use super::rotation::TokenBook;
 use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use crate::bucket::status::FIELD_MANAGER;
+use crate::controller::status::FIELD_MANAGER;
 
 /// Whether `secret` has an owner reference to `policy` (by uid).
 pub fn owned_by(secret: &Secret, policy: &AclPolicy) -> bool {

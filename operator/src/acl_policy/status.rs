@@ -1,14 +1,30 @@
-//! The AclPolicy status (fingerprints, rotation progress, bound Buckets, Ready/Synced) and
-//! the events of token transitions.
+//! The AclPolicy status (fingerprints, rotation progress, bound Buckets, Ready/Synced), its
+//! write (skipped when nothing changed) and the events of token transitions.
 
 use backrunner_crds::acl_policy::{AclPolicy, AclPolicyStatus, reasons};
 use backrunner_crds::condition::{ConditionStatus, ConditionUpdate, Time, set_condition, types};
 use k8s_openapi::chrono::Utc;
+use kube::api::Api;
 
 use super::PolicyReconciler;
 use super::rotation::{TokenBook, Transition, UserTokens};
 use super::secrets::UserProblem;
-use crate::bucket::events::{self, reasons as event_reasons};
+use crate::controller::events::{self, reasons as event_reasons};
+use crate::controller::status::apply_status;
+
+/// Writes `next` (server-side apply) unless it equals `current`; whether it wrote.
+pub async fn apply_policy_status(
+    api: &Api<AclPolicy>,
+    name: &str,
+    current: Option<&AclPolicyStatus>,
+    next: &AclPolicyStatus,
+) -> Result<bool, kube::Error> {
+    if current == Some(next) {
+        return Ok(false);
+    }
+    apply_status::<AclPolicy, _>(api, name, next).await?;
+    Ok(true)
+}
 
 /// Publishes the event (and counts the metric) of one token transition of `user`.
 pub async fn publish_transition(

@@ -6,6 +6,9 @@
 //! metadata never looks unmanaged), then a new alias record (so the previous token keeps
 //! working the moment the metadata switches to the new one), then the metadata, then the
 //! removal of an emptied alias record, then the bucket list.
+//!
+//! Group health goes to the metrics exactly and to status coarsely, its moving numbers at
+//! most once per status interval (see [`super::status`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +21,12 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 
 use super::desired::{self, ResolvedUser};
-use super::events::{self, reasons as event_reasons};
 use super::resolve::{resolve_cluster, resolve_policies};
 use super::status::StatusDraft;
-use super::{Error, Reconciler, unix_now};
+use super::{Error, Reconciler};
 use crate::context::cluster_key;
+use crate::controller::events::{self, reasons as event_reasons};
+use crate::controller::{object_key, unix_now};
 use crate::health::{ReplicaThresholds, bucket_health};
 use crate::metadata::ownership::{self, ADOPT_ANNOTATION, OwnerRecord, OwnershipDecision};
 use crate::metadata::{GroupCopy, MetadataStore};
@@ -54,6 +58,9 @@ pub async fn apply(bucket: Arc<Bucket>, r: &Reconciler) -> Result<Action, Error>
     draft
         .publish(&r.buckets(&namespace), &r.recorder, &bucket)
         .await?;
+    if draft.health_moved() {
+        r.numbers_written.written(&object_key(bucket.as_ref()));
+    }
     result
 }
 
@@ -84,13 +91,8 @@ async fn sync(
         &bucket.spec.groups,
         &ReplicaThresholds::default(),
     );
-    r.ctx
-        .metrics
-        .record_bucket_health(namespace, &bucket.name_any(), &health);
-    draft.set_value(&health.groups_healthy);
-    draft.set_value(&health.replicas_in_sync);
-    draft.status.resolved_groups = health.resolved_groups.clone();
-    draft.status.placement = Some(PlacementSummary {
+    health.publish(&r.ctx.metrics, namespace, &bucket.name_any());
+    let placement = PlacementSummary {
         selectable: bucket.spec.auto_select.selectable()
             && health.groups_healthy.status != ConditionStatus::False,
         free_bytes: health.free_bytes,
@@ -99,7 +101,11 @@ async fn sync(
             .auto_select
             .enabled
             .then(|| bucket.spec.auto_select.effective_weight()),
-    });
+    };
+    let due = r
+        .numbers_written
+        .due(&object_key(bucket), r.ctx.config.status_interval());
+    draft.set_health(&health, placement, due);
 
     let now = unix_now();
     let policies = match resolve_policies(bucket, namespace, r).await? {
@@ -123,7 +129,7 @@ async fn sync(
             return Err(e.into());
         }
     };
-    let store = MetadataStore::new(client, cluster.spec.metadata_groups.clone());
+    let store = MetadataStore::new(&client, cluster.spec.metadata_groups.clone());
 
     let copies = store.read_bucket_copies(&name).await;
     let lock = r
@@ -215,7 +221,7 @@ async fn take_ownership(
         {
             // Cannot tell whether unmanaged metadata exists: do not claim blindly.
             return Err(Error::Metadata(crate::metadata::MetadataError::Partial {
-                namespace: elliptics::bucket::METADATA_NAMESPACE,
+                namespace: backrunner_store::bucket::METADATA_NAMESPACE,
                 key: name.to_owned(),
                 failed: vec![(*g, e.clone())],
             }));

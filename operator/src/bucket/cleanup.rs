@@ -19,9 +19,10 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 
-use super::events::{self, reasons as event_reasons};
 use super::status::StatusDraft;
-use super::{Error, Reconciler, unix_now};
+use super::{Error, Reconciler};
+use crate::controller::events::{self, reasons as event_reasons};
+use crate::controller::{object_key, unix_now};
 use crate::metadata::{MetadataStore, OwnerRecord};
 
 /// The deletion pass (see the module docs). `Ok` lets the finalizer go; `Err` keeps it.
@@ -36,6 +37,7 @@ pub async fn cleanup(bucket: Arc<Bucket>, r: &Reconciler) -> Result<Action, Erro
             r.ctx
                 .metrics
                 .forget_bucket(&namespace, &bucket.name_any(), &bucket.spec.groups);
+            r.numbers_written.forget(&object_key(bucket.as_ref()));
         }
         Err(e) => {
             let reason = match e {
@@ -133,7 +135,7 @@ async fn release(
             return Err(block(draft, reasons::CLUSTER_UNAVAILABLE, msg));
         }
     };
-    let store = MetadataStore::new(client, cluster.spec.metadata_groups.clone());
+    let store = MetadataStore::new(&client, cluster.spec.metadata_groups.clone());
     let uid = bucket.uid().ok_or(Error::InvalidObject("uid"))?;
     let me = OwnerRecord::new(
         &r.ctx.config.install_id,

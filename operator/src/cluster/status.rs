@@ -10,8 +10,9 @@ use backrunner_crds::cluster::{EllipticsClusterStatus, GroupState, GroupSummary,
 use backrunner_crds::condition::{ConditionStatus, ConditionUpdate, Time, set_condition, types};
 use k8s_openapi::chrono::{DateTime, Utc};
 
+pub use crate::controller::status::{coarse_bytes, coarse_ratio};
 use crate::health::{ConditionValue, group_totals};
-use crate::stats::ClusterStats;
+use crate::stats_cache::ClusterStats;
 
 /// What the storage checks found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,21 +175,6 @@ pub fn apply_condition(
         Time(now),
     );
     transition
-}
-
-/// `v` rounded to two significant digits (coarse: small moves do not count as change).
-pub fn coarse_bytes(v: u64) -> u64 {
-    if v < 100 {
-        return v;
-    }
-    let digits = v.ilog10();
-    let unit = 10u64.pow(digits - 1);
-    (v / unit) * unit
-}
-
-/// `r` rounded to 0.01.
-pub fn coarse_ratio(r: f64) -> f64 {
-    (r * 100.0).round() / 100.0
 }
 
 /// The group summary of the statistics, coarsely rounded; `routed` groups without any

@@ -9,7 +9,7 @@ use elliptics::stats::BackendStat;
 use k8s_openapi::chrono::{TimeZone, Utc};
 
 use super::status::*;
-use crate::stats::{BackendSample, ClusterStats};
+use crate::stats_cache::{BackendSample, ClusterStats};
 
 #[test]
 fn reachable_names_the_remotes() {

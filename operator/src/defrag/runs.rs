@@ -15,7 +15,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use super::job::{build_job, finished_at, run_of, runs_for_status, selector};
 use super::{Busy, PlanInput, candidates, plan};
 use crate::context::Context;
-use crate::stats::ClusterStats;
+use crate::stats_cache::ClusterStats;
 
 /// Finished Jobs kept in the API (older ones are deleted with their pods).
 pub const KEEP_FINISHED_JOBS: usize = 5;

@@ -9,7 +9,7 @@ use elliptics::proto::NodeAddr;
 use elliptics::stats::BackendStat;
 
 use super::*;
-use crate::stats::{BackendSample, ClusterStats};
+use crate::stats_cache::{BackendSample, ClusterStats};
 
 /// A healthy backend of `group` with `live` live records of 1000 bytes each.
 fn stat(group: u32, backend_id: i32, live: u64) -> BackendStat {

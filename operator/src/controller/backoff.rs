@@ -1,9 +1,19 @@
 //! Per-object exponential backoff for the controllers' `error_policy`: each failure of an
-//! object doubles its retry delay (from `base` up to `max`); a success resets it.
+//! object doubles its retry delay (from `base` up to `max`); a success resets it. One
+//! implementation for every controller; each picks its first delay.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// First retry delay after a failure of a Bucket or an AclPolicy.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
+
+/// First retry delay after a failure of an EllipticsCluster (its reconcile polls storage).
+pub const CLUSTER_BACKOFF_BASE: Duration = Duration::from_secs(5);
+
+/// Longest retry delay after repeated failures, for every controller.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// Failure counts per object key (`namespace/name`).
 #[derive(Debug)]
@@ -67,5 +77,13 @@ mod tests {
             b.failed("a/z");
         }
         assert_eq!(b.failed("a/z"), Duration::from_secs(10), "no overflow");
+    }
+
+    #[test]
+    fn cluster_delays_are_the_former_cluster_backoff() {
+        // The EllipticsCluster controller used to double from 5 s up to 5 min on its own.
+        let b = FailureBackoff::new(CLUSTER_BACKOFF_BASE, BACKOFF_MAX);
+        let delays: Vec<u64> = (0..8).map(|_| b.failed("ns/c").as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
     }
 }

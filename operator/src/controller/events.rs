@@ -1,4 +1,4 @@
-//! Kubernetes Events of the Bucket and AclPolicy controllers. Publishing is best effort: a
+//! Kubernetes Events of every controller. Publishing is best effort: a
 //! failed event is logged and never fails a reconcile.
 
 use k8s_openapi::api::core::v1::ObjectReference;
