@@ -1,6 +1,8 @@
 //! The codec trait shared by every wire structure: encode into a buffer, decode from a
 //! bounded [`Reader`] that never reads past the bytes it was given.
 
+use std::fmt;
+
 use bytes::BufMut;
 
 /// Why a byte sequence could not be decoded. Small and `Copy`: the context is static.
@@ -161,4 +163,20 @@ pub fn check_count(
         });
     }
     Ok(count as usize)
+}
+
+/// The `Debug` text of a wire flags type: `Name(A | B | 0x100000)` (named flags, then the
+/// bits without a name in hex), or `Name(0x0)` when no bit is set.
+pub(crate) fn fmt_flags<F>(f: &mut fmt::Formatter<'_>, name: &str, flags: &F) -> fmt::Result
+where
+    F: bitflags::Flags,
+    F::Bits: bitflags::parser::WriteHex,
+{
+    write!(f, "{name}(")?;
+    if flags.is_empty() {
+        f.write_str("0x0")?;
+    } else {
+        bitflags::parser::to_writer(flags, &mut *f)?;
+    }
+    f.write_str(")")
 }

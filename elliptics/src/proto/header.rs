@@ -17,7 +17,7 @@ use std::fmt;
 
 use bytes::BufMut;
 
-use super::codec::{Codec, DecodeError, Reader};
+use super::codec::{Codec, DecodeError, Reader, fmt_flags};
 use super::id::{GroupId, Id};
 
 /// Command numbers of `enum dnet_commands`.
@@ -117,78 +117,55 @@ impl Command {
 }
 
 /// `DNET_FLAGS_*` command flags (`dnet_cmd.flags`).
+///
+/// A [`bitflags`] type over the raw wire word: every bit is kept as received (the high
+/// 32 bits are command specific), so `CmdFlags(bits)` and
+/// [`CmdFlags::from_bits_retain`] are the same thing.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CmdFlags(pub u64);
 
-impl CmdFlags {
-    /// Sender wants a final acknowledgement.
-    pub const NEED_ACK: CmdFlags = CmdFlags(0x1);
-    /// More reply packets of this transaction follow.
-    pub const MORE: CmdFlags = CmdFlags(0x2);
-    /// Client-internal "being destroyed" marker; never on the wire.
-    pub const DESTROY: CmdFlags = CmdFlags(0x4);
-    /// Process locally, never forward; sent to an explicit address.
-    pub const DIRECT: CmdFlags = CmdFlags(0x8);
-    /// Do not take the per-key lock.
-    pub const NOLOCK: CmdFlags = CmdFlags(0x10);
-    /// LOOKUP/WRITE: fill and verify the checksum in the file info.
-    pub const CHECKSUM: CmdFlags = CmdFlags(0x20);
-    /// LOOKUP: skip the cache.
-    pub const NOCACHE: CmdFlags = CmdFlags(0x40);
-    /// Use `cmd.backend_id` instead of route lookup.
-    pub const DIRECT_BACKEND: CmdFlags = CmdFlags(0x80);
-    /// Log everything for this request.
-    pub const TRACE_BIT: CmdFlags = CmdFlags(0x100);
-    /// The packet is a reply.
-    pub const REPLY: CmdFlags = CmdFlags(0x200);
-
-    /// Whether every bit of `other` is set.
-    pub const fn contains(self, other: CmdFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// `self` with the bits of `other` set.
-    pub const fn with(self, other: CmdFlags) -> CmdFlags {
-        CmdFlags(self.0 | other.0)
-    }
-    /// `self` with the bits of `other` cleared.
-    pub const fn without(self, other: CmdFlags) -> CmdFlags {
-        CmdFlags(self.0 & !other.0)
+bitflags::bitflags! {
+    impl CmdFlags: u64 {
+        /// Sender wants a final acknowledgement.
+        const NEED_ACK = 0x1;
+        /// More reply packets of this transaction follow.
+        const MORE = 0x2;
+        /// Client-internal "being destroyed" marker; never on the wire.
+        const DESTROY = 0x4;
+        /// Process locally, never forward; sent to an explicit address.
+        const DIRECT = 0x8;
+        /// Do not take the per-key lock.
+        const NOLOCK = 0x10;
+        /// LOOKUP/WRITE: fill and verify the checksum in the file info.
+        const CHECKSUM = 0x20;
+        /// LOOKUP: skip the cache.
+        const NOCACHE = 0x40;
+        /// Use `cmd.backend_id` instead of route lookup.
+        const DIRECT_BACKEND = 0x80;
+        /// Log everything for this request.
+        const TRACE_BIT = 0x100;
+        /// The packet is a reply.
+        const REPLY = 0x200;
+        // Any other bit may come from the wire (command specific); keep it.
+        const _ = !0;
     }
 }
 
-impl std::ops::BitOr for CmdFlags {
-    type Output = CmdFlags;
-    fn bitor(self, rhs: CmdFlags) -> CmdFlags {
-        self.with(rhs)
+impl CmdFlags {
+    /// `self` with the bits of `other` set (same as [`CmdFlags::union`]).
+    pub const fn with(self, other: CmdFlags) -> CmdFlags {
+        self.union(other)
+    }
+    /// `self` with the bits of `other` cleared (same as [`CmdFlags::difference`]).
+    pub const fn without(self, other: CmdFlags) -> CmdFlags {
+        self.difference(other)
     }
 }
 
 impl fmt::Debug for CmdFlags {
+    /// `CmdFlags(MORE | REPLY)`; bits without a name in hex.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(u64, &str); 10] = [
-            (0x1, "need_ack"),
-            (0x2, "more"),
-            (0x4, "destroy"),
-            (0x8, "direct"),
-            (0x10, "nolock"),
-            (0x20, "checksum"),
-            (0x40, "nocache"),
-            (0x80, "direct_backend"),
-            (0x100, "trace"),
-            (0x200, "reply"),
-        ];
-        write!(f, "{:#x}[", self.0)?;
-        let mut first = true;
-        for (bit, name) in NAMES {
-            if self.0 & bit != 0 {
-                if !first {
-                    f.write_str("|")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        f.write_str("]")
+        fmt_flags(f, "CmdFlags", self)
     }
 }
 
@@ -261,7 +238,7 @@ impl Codec for Header {
         out.put_i32_le(self.cmd);
         out.put_i32_le(self.backend_id);
         out.put_u64_le(self.trace_id);
-        out.put_u64_le(self.flags.0);
+        out.put_u64_le(self.flags.bits());
         out.put_u64_le(self.trans);
         out.put_u64_le(self.size);
     }
@@ -273,7 +250,7 @@ impl Codec for Header {
             cmd: r.i32("dnet_cmd.cmd")?,
             backend_id: r.i32("dnet_cmd.backend_id")?,
             trace_id: r.u64("dnet_cmd.trace_id")?,
-            flags: CmdFlags(r.u64("dnet_cmd.flags")?),
+            flags: CmdFlags::from_bits_retain(r.u64("dnet_cmd.flags")?),
             trans: r.u64("dnet_cmd.trans")?,
             size: r.u64("dnet_cmd.size")?,
         })

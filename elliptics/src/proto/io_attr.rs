@@ -17,11 +17,12 @@
 //! 200  size          u64
 //! ```
 
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BufMut;
 
-use super::codec::{Codec, DecodeError, Reader};
+use super::codec::{Codec, DecodeError, Reader, fmt_flags};
 use super::id::Id;
 
 /// `dnet_time`: seconds and nanoseconds since the epoch.
@@ -78,62 +79,56 @@ impl Codec for DnetTime {
 }
 
 /// `DNET_IO_FLAGS_*` (`dnet_io_attr.flags`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// A [`bitflags`] type over the raw wire word: every bit is kept as received, so
+/// `IoFlags(bits)` and [`IoFlags::from_bits_retain`] are the same thing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct IoFlags(pub u32);
 
-impl IoFlags {
-    /// Server-internal: do not send read data.
-    pub const SKIP_SENDING: IoFlags = IoFlags(0x1);
-    /// Append to the end of the record.
-    pub const APPEND: IoFlags = IoFlags(0x2);
-    /// Reserve `io.num` bytes for a new uncommitted record.
-    pub const PREPARE: IoFlags = IoFlags(0x10);
-    /// Commit the record with size `io.num` after this chunk.
-    pub const COMMIT: IoFlags = IoFlags(0x20);
-    /// Recovery: object must be removed.
-    pub const REMOVED: IoFlags = IoFlags(0x40);
-    /// Legacy, no effect.
-    pub const OVERWRITE: IoFlags = IoFlags(0x80);
-    /// Write: store no checksum; read: do not verify it.
-    pub const NOCSUM: IoFlags = IoFlags(0x100);
-    /// Write into the reserved area without prepare/commit logic.
-    pub const PLAIN_WRITE: IoFlags = IoFlags(0x200);
-    /// Use the cache layer first.
-    pub const CACHE: IoFlags = IoFlags(0x400);
-    /// Cache only.
-    pub const CACHE_ONLY: IoFlags = IoFlags(0x800);
-    /// Cache removal also removes on disk.
-    pub const CACHE_REMOVE_FROM_DISK: IoFlags = IoFlags(0x1000);
-    /// Write only if the current checksum equals `io.parent`.
-    pub const COMPARE_AND_SWAP: IoFlags = IoFlags(0x2000);
-    /// Read: put the data checksum in the reply's `parent`. Same bit as
-    /// [`IoFlags::WRITE_NO_FILE_INFO`].
-    pub const CHECKSUM: IoFlags = IoFlags(0x4000);
-    /// Write: reply with a bare ACK instead of file info.
-    pub const WRITE_NO_FILE_INFO: IoFlags = IoFlags(0x4000);
-    /// Write only if the stored timestamp is not newer than `io.timestamp`.
-    pub const CAS_TIMESTAMP: IoFlags = IoFlags(0x8000);
-    /// Client side: order groups by measured weight before READ.
-    pub const MIX_STATES: IoFlags = IoFlags(0x10000);
-
-    /// Whether every bit of `other` is set.
-    pub const fn contains(self, other: IoFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// `self` with the bits of `other` set.
-    pub const fn with(self, other: IoFlags) -> IoFlags {
-        IoFlags(self.0 | other.0)
-    }
-    /// `self` with the bits of `other` cleared.
-    pub const fn without(self, other: IoFlags) -> IoFlags {
-        IoFlags(self.0 & !other.0)
+bitflags::bitflags! {
+    impl IoFlags: u32 {
+        /// Server-internal: do not send read data.
+        const SKIP_SENDING = 0x1;
+        /// Append to the end of the record.
+        const APPEND = 0x2;
+        /// Reserve `io.num` bytes for a new uncommitted record.
+        const PREPARE = 0x10;
+        /// Commit the record with size `io.num` after this chunk.
+        const COMMIT = 0x20;
+        /// Recovery: object must be removed.
+        const REMOVED = 0x40;
+        /// Legacy, no effect.
+        const OVERWRITE = 0x80;
+        /// Write: store no checksum; read: do not verify it.
+        const NOCSUM = 0x100;
+        /// Write into the reserved area without prepare/commit logic.
+        const PLAIN_WRITE = 0x200;
+        /// Use the cache layer first.
+        const CACHE = 0x400;
+        /// Cache only.
+        const CACHE_ONLY = 0x800;
+        /// Cache removal also removes on disk.
+        const CACHE_REMOVE_FROM_DISK = 0x1000;
+        /// Write only if the current checksum equals `io.parent`.
+        const COMPARE_AND_SWAP = 0x2000;
+        /// Read: put the data checksum in the reply's `parent`. Same bit as
+        /// [`IoFlags::WRITE_NO_FILE_INFO`].
+        const CHECKSUM = 0x4000;
+        /// Write: reply with a bare ACK instead of file info.
+        const WRITE_NO_FILE_INFO = 0x4000;
+        /// Write only if the stored timestamp is not newer than `io.timestamp`.
+        const CAS_TIMESTAMP = 0x8000;
+        /// Client side: order groups by measured weight before READ.
+        const MIX_STATES = 0x10000;
+        // Any other bit may come from the wire; keep it.
+        const _ = !0;
     }
 }
 
-impl std::ops::BitOr for IoFlags {
-    type Output = IoFlags;
-    fn bitor(self, rhs: IoFlags) -> IoFlags {
-        self.with(rhs)
+impl fmt::Debug for IoFlags {
+    /// `IoFlags(PREPARE | NOCSUM)`; bits without a name in hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_flags(f, "IoFlags", self)
     }
 }
 
@@ -198,7 +193,7 @@ impl Codec for IoAttr {
         out.put_u64_le(self.total_size);
         out.put_u64_le(self.record_flags);
         out.put_u32_le(self.reserved2);
-        out.put_u32_le(self.flags.0);
+        out.put_u32_le(self.flags.bits());
         out.put_u64_le(self.offset);
         out.put_u64_le(self.size);
     }
@@ -214,7 +209,7 @@ impl Codec for IoAttr {
             total_size: r.u64("io_attr.total_size")?,
             record_flags: r.u64("io_attr.record_flags")?,
             reserved2: r.u32("io_attr.reserved2")?,
-            flags: IoFlags(r.u32("io_attr.flags")?),
+            flags: IoFlags::from_bits_retain(r.u32("io_attr.flags")?),
             offset: r.u64("io_attr.offset")?,
             size: r.u64("io_attr.size")?,
         })
