@@ -17,6 +17,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::UtcDateTime;
 
 use super::categories::MonitorCategories;
 use super::eblob::EblobStats;
@@ -65,16 +66,22 @@ impl StatTime {
 
     /// The time as `YYYY-MM-DD HH:MM:SS.uuuuuu` in UTC, the format of a stock node's
     /// `string_timestamp` / `string_last_time` (a stock node prints its local time; the
-    /// captured nodes ran in UTC).
+    /// captured nodes ran in UTC). Seconds beyond the years -9999..=9999 show the nearest
+    /// of those bounds.
     pub fn to_utc_string(&self) -> String {
-        let days = self.tv_sec.div_euclid(86_400);
-        let secs = self.tv_sec.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
+        let at = UtcDateTime::from_unix_timestamp(self.tv_sec).unwrap_or(if self.tv_sec < 0 {
+            UtcDateTime::MIN
+        } else {
+            UtcDateTime::MAX
+        });
         format!(
-            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
             self.tv_usec.clamp(0, 999_999)
         )
     }
@@ -88,21 +95,6 @@ impl From<DnetTime> for StatTime {
             tv_usec: i64::try_from(t.tnsec / 1000).unwrap_or(i64::MAX),
         }
     }
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // day is in 1..=31 and month in 1..=12 by construction.
-    (year, month as u32, day as u32)
 }
 
 /// The whole MONITOR_STAT document.
