@@ -5,6 +5,8 @@
 
 pub mod addr;
 pub mod backend;
+#[cfg(any(test, feature = "capture"))]
+pub mod capture;
 pub mod codec;
 pub mod control;
 pub mod errno;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use common::{DATA, FakeCluster, KEY, masked, sent};
 use elliptics::Error;
 use elliptics::client::{Client, ClientConfig, VersionPolicy};
+use elliptics::proto::capture::Direction;
 use elliptics::proto::{
     BackendCommand, BackendControl, BackendIds, CmdFlags, Codec, Command, DnetTime, Frame, Header,
     Id, IdContainer, IoAttr, ProtocolVersion,
@@ -57,18 +58,22 @@ fn assert_requests(
     extra: &[std::ops::Range<usize>],
 ) {
     let ours = fc.recorded(cmd);
-    let theirs = common::select(&common::load(capture), common::Dir::ToServer, cmd);
+    let theirs = common::select(&common::load(capture), Direction::ToServer, cmd);
     assert_eq!(ours.len(), theirs.len(), "{capture}: number of {cmd:?}");
     for t in &theirs {
-        let tf = t.frame();
+        let tf = &t.frame;
         let (node, f) = ours
             .iter()
             .find(|(_, f)| f.header.id.group_id == tf.header.id.group_id)
             .unwrap();
-        assert_eq!(*node, t.node(), "{capture}: {cmd:?} to the captured node");
+        assert_eq!(
+            *node,
+            common::node_of(t),
+            "{capture}: {cmd:?} to the captured node"
+        );
         assert_eq!(
             hex::encode(masked(f, extra)),
-            hex::encode(masked(&tf, extra)),
+            hex::encode(masked(tf, extra)),
             "{capture}: {cmd:?}"
         );
     }

@@ -12,8 +12,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::{DATA, Dir, KEY, capture_addr, load, masked, select, sent};
+use common::{DATA, KEY, capture_addr, load, masked, node_of, select, sent};
 use elliptics::client::{SessionOptions, write_plan};
+use elliptics::proto::capture::Direction;
 use elliptics::proto::{
     AddrContainer, BackendCommand, BackendControl, BackendStatusList, CmdFlags, Codec, Command,
     DnetTime, FileInfoReply, Frame, Id, IoAttr, IoFlags, NodeAnnouncement, ProtocolVersion,
@@ -63,9 +64,9 @@ fn assert_same(ours: &Frame, captured: &Frame, extra: &[std::ops::Range<usize>],
 
 /// Server replies of `cmd` in capture order.
 fn replies(capture: &str, cmd: Command) -> Vec<Frame> {
-    select(&load(capture), Dir::ToClient, cmd)
-        .iter()
-        .map(|f| f.frame())
+    select(&load(capture), Direction::ToClient, cmd)
+        .into_iter()
+        .map(|f| f.frame)
         .collect()
 }
 
@@ -81,25 +82,25 @@ fn handshake_and_route_list_of_every_capture() {
     ];
     for name in ALL {
         let frames = load(name);
-        for f in select(&frames, Dir::ToServer, Command::ReverseLookup) {
+        for f in select(&frames, Direction::ToServer, Command::ReverseLookup) {
             assert_eq!(
-                f.bytes,
+                f.raw,
                 request::reverse_lookup(ProtocolVersion::V3_0).to_bytes(),
                 "{name}"
             );
         }
-        for f in select(&frames, Dir::ToClient, Command::ReverseLookup) {
-            let fr = f.frame();
+        for f in select(&frames, Direction::ToClient, Command::ReverseLookup) {
+            let fr = &f.frame;
             assert_eq!(fr.header.flags, CmdFlags(0x210));
             assert_eq!(
                 ProtocolVersion::from_id(&fr.header.id.id),
                 ProtocolVersion::V3_0
             );
-            let ann: NodeAnnouncement = common::body(&fr);
+            let ann: NodeAnnouncement = common::body(fr);
             assert_eq!(ann.addrs.node_addr_num, 1);
-            assert_eq!(ann.addrs.addrs, vec![capture_addr(f.node())], "{name}");
+            assert_eq!(ann.addrs.addrs, vec![capture_addr(node_of(&f))], "{name}");
             let b = &ann.ids.backends;
-            match f.node() {
+            match node_of(&f) {
                 0 => {
                     assert_eq!(fr.header.size, 204);
                     assert_eq!(
@@ -301,8 +302,8 @@ fn remove_07_and_errors_08_09() {
         let frames = load(name);
         let errs: Vec<Frame> = frames
             .iter()
-            .filter(|f| f.dir == Dir::ToClient)
-            .map(|f| f.frame())
+            .filter(|f| f.dir == Direction::ToClient)
+            .map(|f| f.frame.clone())
             .filter(|f| f.header.status != 0)
             .collect();
         assert_eq!(errs.len(), 2, "{name}");
@@ -380,32 +381,37 @@ fn every_frame_of_every_capture_decodes() {
     let mut n = 0;
     for name in names {
         for cf in load(name) {
-            let f = Frame::decode_exact(&cf.bytes).unwrap();
-            assert_eq!(f.to_bytes(), cf.bytes, "{name}: re-encodes");
+            let f = Frame::decode_exact(&cf.raw).unwrap();
+            assert_eq!(f.to_bytes(), cf.raw, "{name}: re-encodes");
             let cmd = f.header.command().unwrap();
-            assert_eq!(cmd.name().replace("REMOVE", "DEL"), cf.cmd, "{name}");
+            assert_eq!(cmd.name().replace("REMOVE", "DEL"), cf.command, "{name}");
             let p = &f.payload[..];
             let ok = match (cf.dir, cmd) {
                 (_, _) if p.is_empty() => true,
-                (Dir::ToClient, Command::ReverseLookup) | (Dir::ToServer, Command::Join) => {
-                    NodeAnnouncement::decode_all(p).is_ok()
-                }
-                (Dir::ToClient, Command::RouteList) => AddrContainer::decode_all(p).is_ok(),
-                (Dir::ToClient, Command::Write | Command::Lookup) => {
+                (Direction::ToClient, Command::ReverseLookup)
+                | (Direction::ToServer, Command::Join) => NodeAnnouncement::decode_all(p).is_ok(),
+                (Direction::ToClient, Command::RouteList) => AddrContainer::decode_all(p).is_ok(),
+                (Direction::ToClient, Command::Write | Command::Lookup) => {
                     FileInfoReply::decode_all(p).is_ok()
                 }
                 (_, Command::Read | Command::Write | Command::Del) => {
                     let io = IoAttr::decode_all(&p[..208]).unwrap();
                     io.size == (p.len() - 208) as u64
-                        || cf.dir == Dir::ToServer && cmd != Command::Write
+                        || cf.dir == Direction::ToServer && cmd != Command::Write
                 }
-                (Dir::ToClient, Command::MonitorStat) => decode_monitor_payload(p, 1 << 20).is_ok(),
-                (Dir::ToServer, Command::MonitorStat) => MonitorStatRequest::decode_all(p).is_ok(),
-                (Dir::ToServer, Command::BackendControl) => BackendControl::decode_all(p).is_ok(),
-                (Dir::ToClient, Command::BackendControl | Command::BackendStatus) => {
+                (Direction::ToClient, Command::MonitorStat) => {
+                    decode_monitor_payload(p, 1 << 20).is_ok()
+                }
+                (Direction::ToServer, Command::MonitorStat) => {
+                    MonitorStatRequest::decode_all(p).is_ok()
+                }
+                (Direction::ToServer, Command::BackendControl) => {
+                    BackendControl::decode_all(p).is_ok()
+                }
+                (Direction::ToClient, Command::BackendControl | Command::BackendStatus) => {
                     BackendStatusList::decode_all(p).is_ok()
                 }
-                (Dir::ToServer, Command::Auth) => {
+                (Direction::ToServer, Command::Auth) => {
                     AuthRequest::decode_all(p).is_ok_and(|a| a.cookie.starts_with(b"qwerty\0"))
                 }
                 _ => false,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::{Action, DATA, FakeCluster, KEY};
 use elliptics::Error;
 use elliptics::client::{Client, ClientConfig, VersionPolicy};
+use elliptics::proto::capture::Direction;
 use elliptics::proto::{Codec, Command, Frame, Id, IoAttr, IoFlags, ProtocolVersion};
 use futures_util::StreamExt;
 
@@ -105,10 +106,10 @@ async fn timeout_is_an_inactivity_timeout() {
         Arc::new(|_, req| {
             if is(req, Command::MonitorStat) {
                 let r = common::load("05-monitor-stat-all");
-                let frames = common::select(&r, common::Dir::ToClient, Command::MonitorStat);
+                let frames = common::select(&r, Direction::ToClient, Command::MonitorStat);
                 Action::Paced(
                     Duration::from_millis(250),
-                    frames.iter().map(|f| f.frame()).collect(),
+                    frames.into_iter().map(|f| f.frame).collect(),
                 )
             } else {
                 Action::Script

@@ -13,6 +13,7 @@
 mod common;
 
 use bytes::BytesMut;
+use elliptics::proto::capture;
 use elliptics::proto::{
     AddrContainer, AuthRequest, BackendControl, BackendIds, BackendStatus, BackendStatusList,
     Codec, DecodeError, DnetTime, FileInfo, FileInfoReply, Frame, FrameDecoder, GroupId, Header,
@@ -46,11 +47,11 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// Every frame of every capture.
 fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(common::vectors_dir()).unwrap() {
+    for entry in std::fs::read_dir(capture::vectors_dir()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "hex") {
             let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-            out.extend(common::load(&name).into_iter().map(|f| f.bytes));
+            out.extend(common::load(&name).into_iter().map(|f| f.raw));
         }
     }
     assert!(out.len() > 100, "captures found: {}", out.len());

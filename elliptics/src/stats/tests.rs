@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::proto::DnetTime;
+use crate::proto::capture::{self, Direction};
 
 const ALL_JSON: &str = include_str!("../../tests/vectors/monitor-stat-all.json");
 const BACKEND_JSON: &str = include_str!("../../tests/vectors/monitor-stat-backend.json");
@@ -36,12 +37,11 @@ fn eblob<'a>(r: &'a MonitorReport, id: &str) -> &'a EblobStats {
 /// checking its header: cmd 23, backend_id -1, flags MORE|REPLY|DIRECT|NOLOCK, size.
 fn monitor_payload(hex_file: &str) -> Vec<u8> {
     let mut found = Vec::new();
-    for line in hex_file.lines().filter(|l| l.starts_with("S>C")) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() != 4 || fields[2] != "MONITOR_STAT" {
+    for captured in capture::parse(hex_file).unwrap() {
+        if captured.dir != Direction::ToClient || captured.command != "MONITOR_STAT" {
             continue;
         }
-        let frame = hex::decode(fields[3]).unwrap();
+        let frame = captured.raw;
         if frame.len() <= 120 {
             continue; // the final empty ACK
         }

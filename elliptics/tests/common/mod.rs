@@ -1,13 +1,13 @@
-//! Shared helpers of the capture-driven tests: parsing the `.hex` vectors of
-//! `tests/vectors/`, and a fake three-node cluster that replays the server side of a
+//! Shared helpers of the capture-driven tests: selecting frames of the `.hex` vectors of
+//! `tests/vectors/` (read by `elliptics::proto::capture`), and a fake three-node cluster that replays the server side of a
 //! capture over real loopback sockets (advertised addresses rewritten to its ports).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
+use elliptics::proto::capture::{self, CapturedFrame, Direction};
 use elliptics::proto::{Codec, Command, Frame, FrameDecoder, NodeAddr, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -21,78 +21,32 @@ pub const DATA: &[u8] = b"0123456789ABCDEFGHIJ-hello-elliptics";
 /// Listen ports of s1, s2, s3 in the captures.
 pub const PORTS: [u16; 3] = [1025, 1026, 1027];
 
-/// Direction of a captured frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
-    ToServer,
-    ToClient,
-}
-
-/// One line of a `.hex` capture.
-#[derive(Debug, Clone)]
-pub struct CapFrame {
-    pub dir: Dir,
-    pub client: String,
-    pub server_port: u16,
-    pub cmd: String,
-    pub bytes: Vec<u8>,
-}
-
-impl CapFrame {
-    pub fn frame(&self) -> Frame {
-        Frame::decode_exact(&self.bytes).unwrap()
-    }
-    /// Index of the server (0 = s1 ...).
-    pub fn node(&self) -> usize {
-        PORTS.iter().position(|p| *p == self.server_port).unwrap()
-    }
-}
-
-pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
-}
-
 /// Every frame of capture `name` (e.g. `"01-write-g1g2"`), in capture order.
-pub fn load(name: &str) -> Vec<CapFrame> {
-    let text = std::fs::read_to_string(vectors_dir().join(format!("{name}.hex"))).unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let mut parts = l.split_whitespace();
-            let dir = match parts.next().unwrap() {
-                "C>S" => Dir::ToServer,
-                "S>C" => Dir::ToClient,
-                d => panic!("direction {d}"),
-            };
-            let conn = parts.next().unwrap();
-            let (client, server) = conn.split_once("->").unwrap();
-            let server_port = server.rsplit_once(':').unwrap().1.parse().unwrap();
-            let cmd = parts.next().unwrap().to_string();
-            let bytes = hex::decode(parts.next().unwrap()).unwrap();
-            CapFrame {
-                dir,
-                client: client.to_string(),
-                server_port,
-                cmd,
-                bytes,
-            }
-        })
-        .collect()
+pub fn load(name: &str) -> Vec<CapturedFrame> {
+    capture::load(name).unwrap()
+}
+
+/// Index of the server a captured frame went to or came from (0 = s1 ...).
+pub fn node_of(f: &CapturedFrame) -> usize {
+    PORTS
+        .iter()
+        .position(|p| Some(*p) == f.server_port())
+        .unwrap()
 }
 
 /// The requests of command `cmd` the C++ client sent in capture `name`.
 pub fn sent(name: &str, cmd: Command) -> Vec<Frame> {
-    select(&load(name), Dir::ToServer, cmd)
-        .iter()
-        .map(|f| f.frame())
+    select(&load(name), Direction::ToServer, cmd)
+        .into_iter()
+        .map(|f| f.frame)
         .collect()
 }
 
 /// The captured frames of command `cmd` in direction `dir`.
-pub fn select(frames: &[CapFrame], dir: Dir, cmd: Command) -> Vec<CapFrame> {
+pub fn select(frames: &[CapturedFrame], dir: Direction, cmd: Command) -> Vec<CapturedFrame> {
     frames
         .iter()
-        .filter(|f| f.dir == dir && f.frame().header.cmd == cmd as i32)
+        .filter(|f| f.dir == dir && f.frame.header.cmd == cmd as i32)
         .cloned()
         .collect()
 }
@@ -233,24 +187,24 @@ impl FakeCluster {
 }
 
 /// Captured replies keyed by (node, cmd, group), per request in capture order.
-fn build_script(frames: &[CapFrame], from: &[NodeAddr], to: &[NodeAddr]) -> Script {
+fn build_script(frames: &[CapturedFrame], from: &[NodeAddr], to: &[NodeAddr]) -> Script {
     let mut script: Script = HashMap::new();
     for (n, req) in frames.iter().enumerate() {
-        if req.dir != Dir::ToServer {
+        if req.dir != Direction::ToServer {
             continue;
         }
-        let rh = req.frame().header;
+        let rh = req.frame.header;
         let replies: Vec<Frame> = frames[n + 1..]
             .iter()
-            .filter(|f| f.dir == Dir::ToClient && f.client == req.client)
+            .filter(|f| f.dir == Direction::ToClient && f.client == req.client)
             .map(|f| {
-                let mut b = f.bytes.clone();
+                let mut b = f.raw.clone();
                 rewrite_addrs(&mut b, from, to);
                 Frame::decode_exact(&b).unwrap()
             })
             .filter(|f| f.header.trans == rh.trans && f.header.cmd == rh.cmd)
             .collect();
-        let key = (req.node(), rh.cmd, rh.id.group_id);
+        let key = (node_of(req), rh.cmd, rh.id.group_id);
         script.entry(key).or_default().push(replies);
     }
     script
