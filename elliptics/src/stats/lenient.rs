@@ -80,6 +80,28 @@ fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     Ok(())
 }
 
+/// The visitor methods of the scalar visitors for a null and for a container (which is
+/// consumed): the value becomes `$value`.
+macro_rules! null_or_container_is {
+    ($value:expr) => {
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| $value)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            drain_seq(seq).map(|()| $value)
+        }
+    };
+}
+
 /// Visitor of [`opt_num`]: `Some` for anything that reads as a number.
 struct NumVisitor<T>(PhantomData<T>);
 
@@ -104,21 +126,7 @@ impl<'de, T: Number> Visitor<'de> for NumVisitor<T> {
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
         Ok(parse_number(v))
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        drain_map(map).map(|()| None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        drain_seq(seq).map(|()| None)
-    }
+    null_or_container_is!(None);
 }
 
 /// A number, or 0 when the value is not numeric.
@@ -159,21 +167,7 @@ impl<'de> Visitor<'de> for BoolVisitor {
             || v.eq_ignore_ascii_case("on")
             || parse_number::<i64>(v).is_some_and(|n| n != 0))
     }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_none<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
-        drain_map(map).map(|()| false)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-        drain_seq(seq).map(|()| false)
-    }
+    null_or_container_is!(false);
 }
 
 /// A boolean; numbers are true when non-zero, strings when `true`/`yes`/`on`/non-zero.
@@ -208,21 +202,7 @@ impl<'de> Visitor<'de> for StrVisitor {
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
         Ok(Some(v.to_string()))
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        drain_map(map).map(|()| None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        drain_seq(seq).map(|()| None)
-    }
+    null_or_container_is!(None);
 }
 
 /// A string (numbers and booleans as their text), or empty.
