@@ -4,6 +4,7 @@
 //! client: they name the bucket, key or user involved but never a token, an internal address
 //! or an Elliptics error code (those go to the log, next to the request's trace id).
 
+use elliptics::proto::errno::code;
 use http::StatusCode;
 use serde_json::json;
 
@@ -16,6 +17,20 @@ pub enum ApiError {
     /// 400: the request is malformed (bad query parameter, bad JSON, bad key...).
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// 400: the URL path has a `%` not followed by two hex digits.
+    #[error("bad request: invalid percent-escape in URL path")]
+    InvalidPathEscape,
+    /// 400: the request body ended before its declared `Content-Length`.
+    #[error("bad request: request body ended after {received} of {declared} bytes")]
+    TruncatedBody {
+        /// Bytes received.
+        received: u64,
+        /// The declared `Content-Length`.
+        declared: u64,
+    },
+    /// 400: reading the request body from the client failed (the connection broke).
+    #[error("bad request: request body: {0}")]
+    BodyFailed(String),
     /// 400: an upload with `Content-Length: 0`.
     #[error("empty uploads are not allowed")]
     EmptyUpload,
@@ -79,7 +94,11 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::EmptyUpload => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_)
+            | ApiError::InvalidPathEscape
+            | ApiError::TruncatedBody { .. }
+            | ApiError::BodyFailed(_)
+            | ApiError::EmptyUpload => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BucketNotFound(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -107,32 +126,69 @@ impl ApiError {
         json!({ "error": self.to_string(), "status": self.status().as_u16() })
     }
 
+    /// Maps a storage error to the reply by what happened: a missing object is 404, a
+    /// timeout, an unreachable node or a closed connection 503, a protocol violation 502,
+    /// an invalid argument 400; what a node answered (and the combined error of several
+    /// groups) goes by its errno, see [`ApiError::from_elliptics_status`].
+    pub fn from_storage(e: &elliptics::Error) -> ApiError {
+        use elliptics::Error;
+        match e {
+            Error::NotFound => ApiError::NotFound,
+            Error::Timeout
+            | Error::NoRoute { .. }
+            | Error::Unreachable { .. }
+            | Error::ConnectionClosed => storage_unavailable(),
+            Error::Protocol(_) => ApiError::StorageError,
+            Error::InvalidArgument(_) => storage_rejected(),
+            Error::Remote { .. } | Error::Io(_) | Error::AllGroupsFailed { .. } => {
+                ApiError::from_elliptics_status(e.status())
+            }
+        }
+    }
+
     /// Maps a negative Elliptics (errno) status to the reply, per protocol reference §14.2
     /// with the gaps filled:
     ///
-    /// | status | errno | reply |
-    /// |---|---|---|
-    /// | -2, -84, -77 | ENOENT, EILSEQ, EBADFD | 404 |
-    /// | -22 | EINVAL | 400 |
-    /// | -7, -27, -90 | E2BIG, EFBIG, EMSGSIZE | 413 (limit unknown: 0) |
-    /// | -28, -122 | ENOSPC, EDQUOT | 507 |
-    /// | -5, -6, -11, -12, -16, -30, -32, -104, -110, -111, -113, -125 | EIO, ENXIO, EAGAIN, ENOMEM, EBUSY, EROFS, EPIPE, ECONNRESET, ETIMEDOUT, ECONNREFUSED, EHOSTUNREACH, ECANCELED | 503 |
-    /// | anything else (including 0 and positive values) | | 502 |
+    /// | errno | reply |
+    /// |---|---|
+    /// | ENOENT, EILSEQ, EBADFD | 404 |
+    /// | EINVAL | 400 |
+    /// | E2BIG, EFBIG, EMSGSIZE | 413 (limit unknown: 0) |
+    /// | ENOSPC, EDQUOT | 507 |
+    /// | EIO, ENXIO, EAGAIN, ENOMEM, EBUSY, EROFS, EPIPE, ECONNRESET, ETIMEDOUT, ECONNREFUSED, EHOSTUNREACH, ECANCELED | 503 |
+    /// | anything else (including 0 and positive values) | 502 |
     ///
     /// Go Backrunner answered 400 for unknown codes; that blames the client for a storage
     /// failure, so unknown codes are 502 here. The errno never reaches the client.
     pub fn from_elliptics_status(status: i32) -> ApiError {
         match status {
-            -2 | -84 | -77 => ApiError::NotFound,
-            -22 => ApiError::BadRequest("storage rejected the request as invalid".into()),
-            -7 | -27 | -90 => ApiError::PayloadTooLarge { limit: 0 },
-            -28 | -122 => ApiError::InsufficientStorage,
-            -5 | -6 | -11 | -12 | -16 | -30 | -32 | -104 | -110 | -111 | -113 | -125 => {
-                ApiError::Unavailable("storage temporarily unavailable".into())
-            }
+            code::ENOENT | code::EILSEQ | code::EBADFD => ApiError::NotFound,
+            code::EINVAL => storage_rejected(),
+            code::E2BIG | code::EFBIG | code::EMSGSIZE => ApiError::PayloadTooLarge { limit: 0 },
+            code::ENOSPC | code::EDQUOT => ApiError::InsufficientStorage,
+            code::EIO
+            | code::ENXIO
+            | code::EAGAIN
+            | code::ENOMEM
+            | code::EBUSY
+            | code::EROFS
+            | code::EPIPE
+            | code::ECONNRESET
+            | code::ETIMEDOUT
+            | code::ECONNREFUSED
+            | code::EHOSTUNREACH
+            | code::ECANCELED => storage_unavailable(),
             _ => ApiError::StorageError,
         }
     }
+}
+
+fn storage_unavailable() -> ApiError {
+    ApiError::Unavailable("storage temporarily unavailable".into())
+}
+
+fn storage_rejected() -> ApiError {
+    ApiError::BadRequest("storage rejected the request as invalid".into())
 }
 
 #[cfg(test)]
@@ -176,6 +232,32 @@ mod tests {
         assert_eq!(status(-1), 502);
         assert_eq!(status(-95), 502);
         assert_eq!(status(0), 502);
+    }
+
+    #[test]
+    fn storage_errors_map_by_kind_as_by_status() {
+        use elliptics::Error;
+        let errors = [
+            Error::NotFound,
+            Error::Timeout,
+            Error::NoRoute { group: 1 },
+            Error::ConnectionClosed,
+            Error::Protocol("x".into()),
+            Error::InvalidArgument("x".into()),
+            Error::from_status(code::ENOSPC),
+            Error::from_status(code::EDQUOT),
+            Error::Io(std::io::Error::from_raw_os_error(111)),
+            Error::AllGroupsFailed {
+                errors: vec![(1, Error::NoRoute { group: 1 }), (2, Error::NotFound)],
+            },
+        ];
+        for e in &errors {
+            assert_eq!(
+                ApiError::from_storage(e),
+                ApiError::from_elliptics_status(e.status()),
+                "{e}"
+            );
+        }
     }
 
     #[test]
