@@ -4,6 +4,7 @@
 //!
 //! | module | what it decides |
 //! |---|---|
+//! | [`query`] | the one query-string parser (Go's `url.ParseQuery` rules) and the signed query form |
 //! | [`signature`] | canonical request string, HMAC-SHA512 signatures, `Authorization` parsing |
 //! | [`acl`] | whether a user may read, write, delete or administer a bucket (401/403) |
 //! | [`range`] | RFC 9110 conditionals (304/412), `Range` (206/416, multipart framing), ETags |
@@ -48,6 +49,7 @@ pub mod idle;
 pub mod metrics;
 pub mod placement;
 pub mod proxy_stat;
+pub mod query;
 pub mod query_flags;
 pub mod range;
 pub mod reply;

@@ -10,6 +10,7 @@
 use elliptics::proto::{CmdFlags, IoFlags};
 
 use crate::error::ApiError;
+use crate::query::Query;
 
 /// Command flags a request may set: NEED_ACK (always set anyway), NOLOCK, CHECKSUM
 /// (file info with the object's checksum), NOCACHE, TRACE_BIT.
@@ -37,31 +38,37 @@ pub struct QueryFlags {
 }
 
 impl QueryFlags {
-    /// Parses `cflags` and `ioflags` out of a raw query string.
+    /// Parses `cflags` and `ioflags` out of a raw query string (see [`Query::parse`]).
     pub fn parse(query: Option<&str>) -> Result<QueryFlags, ApiError> {
+        QueryFlags::from_query(&Query::parse(query))
+    }
+
+    /// Reads `cflags` and `ioflags` from a parsed query: every value is checked, the last
+    /// one counts; an empty value is no value.
+    pub fn from_query(query: &Query) -> Result<QueryFlags, ApiError> {
         let mut flags = QueryFlags::default();
-        for pair in query.unwrap_or("").split('&') {
-            if let Some(v) = pair.strip_prefix("cflags=") {
-                let bits = number(v, "cflags")?;
-                check(bits, ALLOWED_CFLAGS, "cflags")?;
-                flags.cflags = CmdFlags(bits);
-            } else if let Some(v) = pair.strip_prefix("ioflags=") {
-                let bits = number(v, "ioflags")?;
-                check(bits, u64::from(ALLOWED_IOFLAGS), "ioflags")?;
-                // Within ALLOWED_IOFLAGS, so it fits in 32 bits.
-                flags.ioflags = IoFlags(u32::try_from(bits).unwrap_or(0));
-            }
+        for v in query.values("cflags") {
+            let bits = number(v, "cflags")?;
+            check(bits, ALLOWED_CFLAGS, "cflags")?;
+            flags.cflags = CmdFlags(bits);
+        }
+        for v in query.values("ioflags") {
+            let bits = number(v, "ioflags")?;
+            check(bits, u64::from(ALLOWED_IOFLAGS), "ioflags")?;
+            // Within ALLOWED_IOFLAGS, so it fits in 32 bits.
+            flags.ioflags = IoFlags(u32::try_from(bits).unwrap_or(0));
         }
         Ok(flags)
     }
 }
 
-fn number(v: &str, name: &str) -> Result<u64, ApiError> {
-    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+fn number(v: &[u8], name: &str) -> Result<u64, ApiError> {
+    let text = String::from_utf8_lossy(v);
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
-        None => v.parse::<u64>(),
+        None => text.parse::<u64>(),
     };
-    parsed.map_err(|_| ApiError::BadRequest(format!("{name} must be a number, got {v:?}")))
+    parsed.map_err(|_| ApiError::BadRequest(format!("{name} must be a number, got {text:?}")))
 }
 
 fn check(bits: u64, allowed: u64, name: &str) -> Result<(), ApiError> {

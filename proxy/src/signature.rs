@@ -30,6 +30,8 @@ use http::{HeaderMap, Method, Uri};
 use sha2::Sha512;
 use subtle::ConstantTimeEq;
 
+use crate::query::{self, Query};
+
 /// Prefix (lower case) of the headers covered by the signature.
 pub const SIGNED_HEADER_PREFIX: &str = "x-ell-";
 
@@ -62,11 +64,22 @@ impl CanonicalRequest {
         raw_query: Option<&str>,
         headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
     ) -> CanonicalRequest {
+        CanonicalRequest::from_parsed(method, decoded_path, &Query::parse(raw_query), headers)
+    }
+
+    /// Builds the canonical form from a request already parsed: `decoded_path` is the
+    /// percent-decoded path, `query` the parsed query, `headers` every header.
+    pub fn from_parsed<'h>(
+        method: &str,
+        decoded_path: &[u8],
+        query: &Query,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+    ) -> CanonicalRequest {
         let mut text = Vec::with_capacity(method.len() + decoded_path.len() + 64);
         text.extend_from_slice(method.as_bytes());
         text.push(b'\n');
         text.extend_from_slice(decoded_path);
-        if let Some(query) = raw_query.and_then(canonical_query) {
+        if let Some(query) = query.canonical() {
             text.push(b'?');
             text.extend_from_slice(query.as_bytes());
         }
@@ -150,85 +163,13 @@ pub fn authorization_header(scheme: &str, user: &str, signature_hex: &str) -> St
 
 /// Decodes a URL path like Go's `url.PathUnescape`: `%XX` decoded, `+` kept.
 pub fn decode_path(raw: &str) -> Result<Vec<u8>, SignatureError> {
-    unescape(raw.as_bytes(), false).ok_or(SignatureError::InvalidPathEscape)
+    query::unescape(raw.as_bytes(), false).ok_or(SignatureError::InvalidPathEscape)
 }
 
-/// The sorted query part of the canonical string, or `None` when the query has no key.
+/// The sorted query part of the canonical string, or `None` when the query has no key
+/// (see [`Query::canonical`]).
 pub fn canonical_query(raw_query: &str) -> Option<String> {
-    let mut first_values: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    for segment in raw_query.split('&') {
-        if segment.is_empty() || segment.contains(';') {
-            continue;
-        }
-        let (key, value) = segment.split_once('=').unwrap_or((segment, ""));
-        let (Some(key), Some(value)) = (
-            unescape(key.as_bytes(), true),
-            unescape(value.as_bytes(), true),
-        ) else {
-            continue;
-        };
-        first_values.entry(key).or_insert(value);
-    }
-    if first_values.is_empty() {
-        return None;
-    }
-    let mut out = String::new();
-    for (key, value) in first_values.iter().filter(|(_, v)| !v.is_empty()) {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        query_escape_into(key, &mut out);
-        out.push('=');
-        query_escape_into(value, &mut out);
-    }
-    Some(out)
-}
-
-fn unescape(input: &[u8], plus_is_space: bool) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'%' => {
-                let hi = hex_value(*input.get(i + 1)?)?;
-                let lo = hex_value(*input.get(i + 2)?)?;
-                out.push(hi << 4 | lo);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    Some(out)
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    (byte as char)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
-}
-
-fn query_escape_into(bytes: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push(HEX[usize::from(b >> 4)] as char);
-                out.push(HEX[usize::from(b & 0x0f)] as char);
-            }
-        }
-    }
+    Query::parse(Some(raw_query)).canonical()
 }
 
 /// Where the user of a request came from.

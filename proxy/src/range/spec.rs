@@ -1,6 +1,8 @@
 //! `Range: bytes=...` parsing and resolution against an object size (RFC 9110 §14), and the
 //! Backrunner `offset`/`size` query window.
 
+use crate::query::Query;
+
 /// An inclusive byte range `start..=end` of an object; never empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteRange {
@@ -178,25 +180,26 @@ pub struct InvalidQueryWindow {
 }
 
 impl QueryWindow {
-    /// Reads `offset` and `size` from a raw query (first occurrence wins, empty = absent);
-    /// `None` when neither is present.
+    /// Reads `offset` and `size` from a raw query (see [`QueryWindow::from_parsed`]).
     pub fn from_query(raw_query: &str) -> Result<Option<QueryWindow>, InvalidQueryWindow> {
-        let mut offset = None;
-        let mut size = None;
-        for pair in raw_query.split('&') {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let (slot, name) = match key {
-                "offset" => (&mut offset, "offset"),
-                "size" => (&mut size, "size"),
-                _ => continue,
-            };
-            if slot.is_none() && !value.is_empty() {
-                let number = value
-                    .parse::<u64>()
-                    .map_err(|_| InvalidQueryWindow { name })?;
-                *slot = Some(number);
-            }
-        }
+        QueryWindow::from_parsed(&Query::parse(Some(raw_query)))
+    }
+
+    /// Reads `offset` and `size` from a parsed query (first non-empty value wins, empty =
+    /// absent); `None` when neither is present.
+    pub fn from_parsed(query: &Query) -> Result<Option<QueryWindow>, InvalidQueryWindow> {
+        let number = |name: &'static str| -> Result<Option<u64>, InvalidQueryWindow> {
+            query
+                .first(name)
+                .map(|v| {
+                    std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .ok_or(InvalidQueryWindow { name })
+                })
+                .transpose()
+        };
+        let (offset, size) = (number("offset")?, number("size")?);
         if offset.is_none() && size.is_none() {
             return Ok(None);
         }
