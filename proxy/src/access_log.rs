@@ -1,5 +1,7 @@
-//! The layer around every request: trace id (from `X-Request`, else `?trace_id=`, else
-//! generated; echoed back in `X-Request` and handed to storage), a tracing span, the
+//! The layer around every request: the request's [`RequestInfo`] (endpoint, decoded path,
+//! parsed query: the only parse of the URI), trace id (from `X-Request`, else
+//! `?trace_id=`, else generated; echoed back in `X-Request` and handed to storage), a
+//! tracing span, the
 //! concurrency limit (a fast 503 instead of a queue), the configured extra headers, and one
 //! access-log line per request written when the response body is finished or abandoned (so
 //! bytes and duration are the real ones).
@@ -20,17 +22,16 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::proxy_stat::{Finished, handler_name};
+use crate::proxy_stat::Finished;
+use crate::query::Query;
+use crate::request::RequestInfo;
 use crate::state::AppState;
 
 /// Header carrying the trace id, both ways.
 pub const TRACE_HEADER: HeaderName = HeaderName::from_static("x-request");
 
-/// The request's trace id (request extension).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TraceId(pub u64);
-
-/// Where the handler records the user a request acted as (request extension).
+/// Where the handler records the user a request acted as (part of the request's
+/// [`RequestInfo`]).
 #[derive(Debug, Clone, Default)]
 pub struct UserSlot(Arc<OnceLock<String>>);
 
@@ -66,11 +67,10 @@ pub fn parse_trace_id(value: &str) -> u64 {
 }
 
 /// Backrunner's fallback: `?trace_id=` when there is no `X-Request` header.
-fn query_trace_id(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("trace_id="))
-        .filter(|v| !v.is_empty())
+fn query_trace_id(query: &Query) -> Option<&str> {
+    query
+        .first("trace_id")
+        .and_then(|v| std::str::from_utf8(v).ok())
 }
 
 /// The middleware (install with `axum::middleware::from_fn_with_state`).
@@ -80,19 +80,22 @@ pub async fn around_request(
     next: Next,
 ) -> Response {
     let start = Instant::now();
+    let query = Query::parse(req.uri().query());
     let presented = req
         .headers()
         .get(&TRACE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .or_else(|| query_trace_id(req.uri().query()))
+        .or_else(|| query_trace_id(&query))
         .map(str::to_owned);
     let trace_id = presented
         .as_deref()
         .map_or_else(|| rand::random::<u64>() >> 1, parse_trace_id);
     let echo = presented.unwrap_or_else(|| format!("0x{trace_id:016x}"));
-    let user = UserSlot::default();
-    req.extensions_mut().insert(TraceId(trace_id));
-    req.extensions_mut().insert(user.clone());
+    let mut info = RequestInfo::with_query(req.uri(), query);
+    info.trace_id = trace_id;
+    let user = info.user.clone();
+    let handler = info.endpoint.label();
+    req.extensions_mut().insert(Arc::new(info));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let bytes_in = req
@@ -103,7 +106,6 @@ pub async fn around_request(
         .unwrap_or(0);
     let span = tracing::info_span!("request", trace_id = %format_args!("{trace_id:016x}"));
 
-    let handler = handler_name(&path);
     let permit = state.request_slots.clone().try_acquire_owned().ok();
     state.metrics.inflight.inc();
     let mut response = match permit {
@@ -269,13 +271,17 @@ impl http_body::Body for LoggedBody {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_trace_id, query_trace_id};
+    use super::{Query, parse_trace_id, query_trace_id};
 
     #[test]
     fn trace_ids() {
-        assert_eq!(query_trace_id(Some("a=1&trace_id=0x2a")), Some("0x2a"));
-        assert_eq!(query_trace_id(Some("trace_id=")), None);
-        assert_eq!(query_trace_id(None), None);
+        let from_query = |q| query_trace_id(&Query::parse(q)).map(str::to_owned);
+        assert_eq!(
+            from_query(Some("a=1&trace_id=0x2a")).as_deref(),
+            Some("0x2a")
+        );
+        assert_eq!(from_query(Some("trace_id=")), None);
+        assert_eq!(from_query(None), None);
         assert_eq!(parse_trace_id("12345"), 12345);
         assert_eq!(parse_trace_id("0x10"), 16);
         assert_eq!(parse_trace_id("req-abc"), parse_trace_id("req-abc"));

@@ -4,6 +4,7 @@
 //!
 //! | module | what it decides |
 //! |---|---|
+//! | [`endpoint`] | the route table: every endpoint, its paths and its label |
 //! | [`query`] | the one query-string parser (Go's `url.ParseQuery` rules) and the signed query form |
 //! | [`signature`] | canonical request string, HMAC-SHA512 signatures, `Authorization` parsing |
 //! | [`acl`] | whether a user may read, write, delete or administer a bucket (401/403) |
@@ -20,8 +21,10 @@
 //! | [`buckets`] | bucket metadata in storage, and its cache (refresh, on-demand, negative) |
 //! | [`token_aliases`] | previous tokens of a rotation, loaded with the metadata, checked for expiry per request |
 //! | [`state`] | what handlers share |
-//! | [`app`] | the router ([`app::app`]) |
-//! | [`handlers`] | one module per API feature: upload, get, lookup, delete, bulk delete, ping |
+//! | [`app`] | the router ([`app::app`]), mounted from the [`endpoint`] table |
+//! | [`request`] | the URI of a request parsed once: endpoint, decoded path, query, trace id |
+//! | [`handlers`] | one module per API feature, and the [`Authorized`](handlers::authorized::Authorized) extractor |
+//! | [`query_flags`] | `?cflags=` and `?ioflags=`, limited to flags that cannot break the exchange |
 //! | [`access_log`] | trace ids, access log, concurrency limit, extra headers |
 //! | [`reply`] | JSON replies: errors and per-group results |
 //! | [`proxy_stat`] | per-handler counts, rates, latency and recent errors for `/proxy_stat` |
@@ -43,6 +46,7 @@ pub mod buckets;
 pub mod cluster_view;
 pub mod config;
 pub mod content_type;
+pub mod endpoint;
 pub mod error;
 pub mod handlers;
 pub mod idle;
@@ -53,6 +57,7 @@ pub mod query;
 pub mod query_flags;
 pub mod range;
 pub mod reply;
+pub mod request;
 pub mod selection;
 pub mod server;
 pub mod signature;

@@ -14,32 +14,12 @@ pub const RECENT_ERRORS: usize = 128;
 /// Seconds of history behind the request rate.
 const RATE_WINDOW_SECS: u64 = 60;
 
-/// The handler a path belongs to (a metrics and statistics label).
-pub fn handler_name(path: &str) -> &'static str {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    match first {
-        "upload" => "upload",
-        "nobucket_upload" => "nobucket_upload",
-        "get" => "get",
-        "lookup" => "lookup",
-        "redirect" => "redirect",
-        "delete" => "delete",
-        "bulk_delete" => "bulk_delete",
-        "ping" => "ping",
-        "stat" => "stat",
-        "proxy_stat" => "proxy_stat",
-        "metrics" => "metrics",
-        "healthz" | "readyz" => "health",
-        _ => "static",
-    }
-}
-
 /// One remembered error reply.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ErrorRecord {
     /// Unix time in seconds.
     pub time: u64,
-    /// Handler label.
+    /// Handler label ([`Endpoint::label`](crate::endpoint::Endpoint::label)).
     pub handler: &'static str,
     /// Method.
     pub method: String,
@@ -86,7 +66,7 @@ impl Default for ProxyStats {
 /// One finished request.
 #[derive(Debug, Clone)]
 pub struct Finished<'a> {
-    /// Handler label.
+    /// Handler label ([`Endpoint::label`](crate::endpoint::Endpoint::label)).
     pub handler: &'static str,
     /// Method.
     pub method: &'a str,
@@ -175,13 +155,14 @@ impl ProxyStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoint::Endpoint;
 
     #[test]
     fn counts_rates_and_errors() {
         let stats = ProxyStats::default();
         for status in [200, 200, 404] {
             stats.record(&Finished {
-                handler: handler_name("/get/b/k"),
+                handler: Endpoint::of_path("/get/b/k").label(),
                 method: "GET",
                 path: "/get/b/k",
                 status,
@@ -207,7 +188,5 @@ mod tests {
         let doc = stats.report();
         let errors = doc["recent_errors"].as_array().map_or(0, Vec::len);
         assert_eq!(errors, RECENT_ERRORS);
-        assert_eq!(handler_name("/upload/b/k"), "upload");
-        assert_eq!(handler_name("/index.html"), "static");
     }
 }

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{authorize, bucket_only, data_session, storage_error};
-use crate::acl::Operation;
+use super::authorized::{Authorized, BucketName, Delete};
+use super::{data_session, storage_error};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -28,17 +29,13 @@ struct BulkDeleteRequest {
 /// The bulk delete handler.
 pub async fn bulk_delete(
     State(state): State<AppState>,
-    req: Request,
+    authorized: Authorized<Delete, BucketName>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
-    let name = bucket_only(&parts, "/bulk_delete/")?;
-    let bucket = authorize(&state, &parts, &name, Operation::Delete).await?;
     let limit = state.config.max_bulk_delete_body;
     let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge {
-            limit: limit as u64,
-        })?;
+        .map_err(|e| body_error(&e, limit))?;
     let request: BulkDeleteRequest = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"keys\": [...]}}: {e}")))?;
     if request.keys.len() > MAX_KEYS {
@@ -47,7 +44,7 @@ pub async fn bulk_delete(
     if request.keys.iter().any(String::is_empty) {
         return Err(ApiError::BadRequest("empty key".into()));
     }
-    let session = data_session(&state, &parts, &bucket)?;
+    let session = data_session(&state, &authorized.info, &authorized.bucket)?;
     let results = session.bulk_remove(request.keys, CONCURRENCY).await;
     let failures: BTreeMap<String, String> = results
         .into_iter()
@@ -59,4 +56,33 @@ pub async fn bulk_delete(
         })
         .collect();
     Ok(Json(failures).into_response())
+}
+
+/// 413 when the body passed `limit`; 400 when reading it failed otherwise (the client
+/// broke the connection).
+fn body_error(e: &axum::Error, limit: usize) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return ApiError::PayloadTooLarge {
+                limit: limit as u64,
+            };
+        }
+        source = err.source();
+    }
+    ApiError::BodyFailed(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_413() {
+        let e = axum::body::to_bytes(Body::from(vec![0u8; 10]), 5)
+            .await
+            .err();
+        let reply = e.map(|e| body_error(&e, 5));
+        assert_eq!(reply, Some(ApiError::PayloadTooLarge { limit: 5 }));
+    }
 }

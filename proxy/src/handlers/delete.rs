@@ -2,21 +2,27 @@
 //! Succeeds when any group removed the key; 404 when it was absent everywhere.
 
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{Target, authorize, data_session, storage_error};
-use crate::acl::Operation;
+use super::authorized::{Authorized, Delete};
+use super::{data_session, storage_error};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The delete handler: `{"bucket","key","success-groups","error-groups"}`.
-pub async fn delete(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let (parts, _body) = req.into_parts();
-    let target = Target::parse(&parts, "/delete/")?;
-    let bucket = authorize(&state, &parts, &target.bucket, Operation::Delete).await?;
-    let session = data_session(&state, &parts, &bucket)?;
+pub async fn delete(
+    State(state): State<AppState>,
+    request: Authorized<Delete>,
+) -> Result<Response, ApiError> {
+    let Authorized {
+        bucket,
+        target,
+        info,
+        ..
+    } = request;
+    let session = data_session(&state, &info, &bucket)?;
     let results = session
         .remove(&target.key)
         .await

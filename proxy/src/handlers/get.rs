@@ -13,22 +13,24 @@
 use std::time::SystemTime;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, State};
 use axum::response::Response;
 use bytes::Bytes;
 use elliptics::Session;
 use elliptics::proto::Id;
 use futures_util::{StreamExt, TryStreamExt, future, stream};
+use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode, header};
 
-use super::{Target, authorize, read_session, storage_error};
-use crate::acl::Operation;
+use super::authorized::{Authorized, Read};
+use super::{read_session, storage_error};
 use crate::error::ApiError;
 use crate::range::etag::identity_etag;
 use crate::range::{
     ByteRange, ByterangesBody, ConditionalRequest, Decision, QueryWindow, evaluate,
     generate_boundary, http_date,
 };
+use crate::request::RequestInfo;
 use crate::state::AppState;
 
 /// What the validators of an object are.
@@ -48,18 +50,38 @@ impl ObjectMeta {
     }
 }
 
+/// The request's conditionals and `?offset=&size=` window, read before authorisation (a
+/// malformed window is a 400 whoever asks).
+pub struct Conditions(ConditionalRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for Conditions {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let mut conditions = ConditionalRequest::from_headers(&parts.headers);
+        conditions.window = QueryWindow::from_parsed(&RequestInfo::of(parts).query)
+            .map_err(|e| ApiError::BadRequest(format!("invalid query parameter '{}'", e.name)))?;
+        Ok(Conditions(conditions))
+    }
+}
+
 /// The get handler (HEAD too).
-pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let (parts, _body) = req.into_parts();
-    let target = Target::parse(&parts, "/get/")?;
-    let mut conditions = ConditionalRequest::from_headers(&parts.headers);
-    conditions.window = QueryWindow::from_query(parts.uri.query().unwrap_or(""))
-        .map_err(|e| ApiError::BadRequest(format!("invalid query parameter '{}'", e.name)))?;
-    let bucket = authorize(&state, &parts, &target.bucket, Operation::Read).await?;
-    let session = read_session(&state, &parts, &bucket, &target.key)?;
+pub async fn get(
+    State(state): State<AppState>,
+    method: Method,
+    Conditions(conditions): Conditions,
+    request: Authorized<Read>,
+) -> Result<Response, ApiError> {
+    let Authorized {
+        bucket,
+        target,
+        info,
+        ..
+    } = request;
+    let session = read_session(&state, &info, &bucket, &target.key)?;
     let id = session.id(&target.key);
     let content_type = state.content_types.for_key(&target.key_text()).to_owned();
-    let head = parts.method == Method::HEAD;
+    let head = method == Method::HEAD;
 
     let plain = !head
         && conditions.window.is_none()
@@ -89,7 +111,7 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Result<Response
     let info = found.result.map_err(|e| storage_error("lookup", &e))?.info;
     let meta = ObjectMeta::new(&id, info.size, info.mtime.to_system_time());
     let decision = evaluate(
-        &parts.method,
+        &method,
         &conditions,
         &meta.etag,
         meta.mtime,

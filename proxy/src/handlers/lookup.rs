@@ -2,24 +2,25 @@
 //! is the per-group document of §14.6 (without the bucket/key wrapper, as Backrunner).
 
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::{Target, authorize, data_session, storage_error};
-use crate::acl::Operation;
+use super::authorized::{Authorized, Read};
+use super::{data_session, storage_error};
 use crate::error::ApiError;
 use crate::reply::GroupReply;
 use crate::state::AppState;
 
 /// The lookup handler: 404 when no group has the key.
-pub async fn lookup(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let (parts, _body) = req.into_parts();
-    let target = Target::parse(&parts, "/lookup/")?;
-    let bucket = authorize(&state, &parts, &target.bucket, Operation::Read).await?;
-    let session = data_session(&state, &parts, &bucket)?;
+pub async fn lookup(
+    State(state): State<AppState>,
+    request: Authorized<Read>,
+) -> Result<Response, ApiError> {
+    let key = &request.target.key;
+    let session = data_session(&state, &request.info, &request.bucket)?;
     let results = session
-        .lookup(&target.key)
+        .lookup(key)
         .await
         .map_err(|e| storage_error("lookup", &e))?;
-    Ok(Json(GroupReply::new(&session.id(&target.key), &results)).into_response())
+    Ok(Json(GroupReply::new(&session.id(key), &results)).into_response())
 }

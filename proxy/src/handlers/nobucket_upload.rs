@@ -11,13 +11,13 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use elliptics::proto::Id;
 
-use super::decoded_path;
-use super::upload::{content_length, store, write_offset};
-use crate::access_log::UserSlot;
+use super::authorized::credentials;
+use super::upload::{Declared, store};
 use crate::acl::{self, Operation};
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::request::RequestInfo;
 use crate::selection;
-use crate::signature::{CanonicalRequest, ParsedAuthorization};
 use crate::state::AppState;
 use crate::token_aliases::unix_now;
 
@@ -26,25 +26,21 @@ pub async fn nobucket_upload(
     State(state): State<AppState>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
-    let path = decoded_path(&parts)?;
-    let key = path
-        .strip_prefix(b"/nobucket_upload/".as_slice())
+    let (mut parts, body) = req.into_parts();
+    let info = RequestInfo::of(&mut parts);
+    let key = Endpoint::NobucketUpload
+        .strip_prefix(info.decoded_path()?)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::BadRequest("missing key".into()))?
         .to_vec();
-    let size = content_length(&parts.headers)?;
-    let offset = write_offset(&parts.headers)?;
+    let declared = Declared::from_headers(&parts.headers)?;
+    let size = declared.size;
     if size == Some(0) {
         return Err(ApiError::EmptyUpload);
     }
 
-    let auth = ParsedAuthorization::from_headers(&parts.headers);
-    if let Some(slot) = parts.extensions.get::<UserSlot>() {
-        slot.set(&auth.user);
-    }
-    let canonical = CanonicalRequest::from_request(&parts.method, &parts.uri, &parts.headers)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let auth = credentials(&parts, &info);
+    let canonical = info.canonical(&parts.method, &parts.headers)?;
     let all = state.buckets.snapshot();
     if all.is_empty() {
         return Err(ApiError::Unavailable("no buckets are configured".into()));
@@ -109,5 +105,5 @@ pub async fn nobucket_upload(
     let Some(bucket) = writable.iter().find(|b| b.name == chosen) else {
         return Err(ApiError::Internal);
     };
-    store(&state, &parts, body, bucket, &key, size, offset).await
+    store(&state, &info, body, bucket, &key, declared).await
 }

@@ -14,31 +14,51 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
 use elliptics::proto::FileInfoReply;
+use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use rand::Rng;
 
-use super::{Target, authorize, data_session, storage_error};
-use crate::acl::Operation;
+use super::authorized::{Authorized, Read};
+use super::{data_session, storage_error};
 use crate::error::ApiError;
+use crate::query::Query;
 use crate::range::{QueryWindow, RangeOutcome, parse_range_header, resolve_ranges};
 use crate::signature::CanonicalRequest;
 use crate::state::AppState;
 
-/// The redirect handler.
-pub async fn redirect(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let (parts, _body) = req.into_parts();
-    let target = Target::parse(&parts, "/redirect/")?;
-    let port = state.config.redirect_port;
-    if port == 0 {
-        return Err(ApiError::Unavailable(
-            "redirect is disabled on this proxy (redirect_port is 0)".into(),
-        ));
+/// The configured `redirect_port`; 503 before anything else while redirects are off.
+pub struct RedirectPort(u16);
+
+impl FromRequestParts<AppState> for RedirectPort {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match state.config.redirect_port {
+            0 => Err(ApiError::Unavailable(
+                "redirect is disabled on this proxy (redirect_port is 0)".into(),
+            )),
+            port => Ok(RedirectPort(port)),
+        }
     }
-    let bucket = authorize(&state, &parts, &target.bucket, Operation::Read).await?;
-    let session = data_session(&state, &parts, &bucket)?;
+}
+
+/// The redirect handler.
+pub async fn redirect(
+    State(state): State<AppState>,
+    RedirectPort(port): RedirectPort,
+    headers: HeaderMap,
+    request: Authorized<Read>,
+) -> Result<Response, ApiError> {
+    let Authorized {
+        bucket,
+        target,
+        info,
+        ..
+    } = request;
+    let session = data_session(&state, &info, &bucket)?;
     let results = session
         .lookup(&target.key)
         .await
@@ -52,7 +72,7 @@ pub async fn redirect(State(state): State<AppState>, req: Request) -> Result<Res
         return Err(ApiError::NotFound);
     };
     let size = replica.info.size;
-    let (start, len) = window(&parts.headers, parts.uri.query(), size)?;
+    let (start, len) = window(&headers, &info.query, size)?;
 
     let file = replica
         .path
@@ -109,7 +129,7 @@ pub async fn redirect(State(state): State<AppState>, req: Request) -> Result<Res
 }
 
 /// The `(start, length)` served: the first `Range`, else `?offset=&size=`, else all.
-fn window(headers: &HeaderMap, query: Option<&str>, size: u64) -> Result<(u64, u64), ApiError> {
+fn window(headers: &HeaderMap, query: &Query, size: u64) -> Result<(u64, u64), ApiError> {
     let first = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -117,7 +137,7 @@ fn window(headers: &HeaderMap, query: Option<&str>, size: u64) -> Result<(u64, u
         .and_then(|specs| specs.first().copied());
     let outcome = match first {
         Some(spec) => resolve_ranges(&[spec], size, 1),
-        None => match QueryWindow::from_query(query.unwrap_or("")) {
+        None => match QueryWindow::from_parsed(query) {
             Ok(Some(w)) => w.resolve(size),
             Ok(None) => RangeOutcome::Full,
             Err(e) => {
@@ -170,6 +190,9 @@ mod tests {
     #[test]
     fn windows() {
         let none = HeaderMap::new();
+        let window = |headers: &HeaderMap, query: Option<&str>, size| {
+            window(headers, &Query::parse(query), size)
+        };
         assert_eq!(window(&none, None, 100), Ok((0, 100)));
         assert_eq!(window(&range("bytes=10-19"), None, 100), Ok((10, 10)));
         assert_eq!(window(&range("bytes=90-"), None, 100), Ok((90, 10)));

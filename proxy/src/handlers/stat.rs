@@ -5,20 +5,18 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use elliptics::bucket::BucketMetadata;
 use serde_json::{Value, json};
 
-use super::decoded_path;
 use crate::error::ApiError;
+use crate::request::Info;
 use crate::state::AppState;
 
 /// The handler: every cached bucket, or the comma-separated names after `/stat/`.
-pub async fn stat(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let (parts, _body) = req.into_parts();
-    let path = decoded_path(&parts)?;
-    let path = String::from_utf8(path)
+pub async fn stat(State(state): State<AppState>, Info(info): Info) -> Result<Response, ApiError> {
+    let path = std::str::from_utf8(info.decoded_path()?)
         .map_err(|_| ApiError::BadRequest("bucket names must be UTF-8".into()))?;
     let list = path.trim_start_matches("/stat").trim_matches('/');
     let buckets = if list.is_empty() {

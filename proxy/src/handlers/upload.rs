@@ -9,51 +9,93 @@
 //! [`Session::write_unsized`](elliptics::Session::write_unsized): at most two write chunks
 //! in memory, the smallest of the limits above and `max_chunked_upload_size` reserved in
 //! storage, the real size committed at the end, and 413 (nothing committed) past the limit.
+//!
+//! The body reaches storage through [`GuardedBody`], which ends it with a typed
+//! [`BodyError`] (empty, past the limit, shorter than declared, broken by the client); the
+//! storage client hands that error back inside its [`elliptics::Error::Io`], and
+//! [`upload_error`] turns it into the reply, so no storage error text is guessed at.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::body::{Body, BodyDataStream};
+use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use elliptics::bucket::BucketMetadata;
 use elliptics::client::WriteOutcome;
-use futures_util::TryStreamExt;
+use futures_util::Stream;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use tokio_util::io::StreamReader;
 
-use super::{Target, authorize, data_session, storage_error};
-use crate::acl::Operation;
+use super::authorized::{Authorized, Write};
+use super::{data_session, storage_error};
 use crate::error::ApiError;
 use crate::range::{RangeSpec, parse_range_header};
 use crate::reply::{GroupReply, UploadReply};
+use crate::request::RequestInfo;
 use crate::state::AppState;
 
 /// The upload handler.
-pub async fn upload(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
-    let target = Target::parse(&parts, "/upload/")?;
-    let size = content_length(&parts.headers)?;
-    let offset = write_offset(&parts.headers)?;
-    let bucket = authorize(&state, &parts, &target.bucket, Operation::Write).await?;
-    store(&state, &parts, body, &bucket, &target.key, size, offset).await
+pub async fn upload(
+    State(state): State<AppState>,
+    declared: Declared,
+    request: Authorized<Write>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Authorized {
+        bucket,
+        target,
+        info,
+        ..
+    } = request;
+    store(&state, &info, body, &bucket, &target.key, declared).await
+}
+
+/// What an upload declares in its headers, read before authorisation (a malformed header
+/// is a 400 whoever sends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declared {
+    /// `Content-Length`; `None` = unknown until the body ends (chunked).
+    pub size: Option<u64>,
+    /// The write offset: the start of a `Range` header, else 0.
+    pub offset: u64,
+}
+
+impl Declared {
+    /// Reads `Content-Length` and `Range` (400 when either is malformed).
+    pub fn from_headers(headers: &HeaderMap) -> Result<Declared, ApiError> {
+        Ok(Declared {
+            size: content_length(headers)?,
+            offset: write_offset(headers)?,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Declared {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Declared::from_headers(&parts.headers)
+    }
 }
 
 /// Checks the size against the limits, streams `body` into `bucket` and renders the reply.
-/// `size` is the declared `Content-Length`; `None` = unknown until the body ends.
 pub(crate) async fn store(
     state: &AppState,
-    parts: &Parts,
+    info: &RequestInfo,
     body: Body,
     bucket: &BucketMetadata,
     key: &[u8],
-    size: Option<u64>,
-    offset: u64,
+    declared: Declared,
 ) -> Result<Response, ApiError> {
+    let Declared { size, offset } = declared;
     if size == Some(0) {
         return Err(ApiError::EmptyUpload);
     }
@@ -78,37 +120,24 @@ pub(crate) async fn store(
         .acquire_many(u32::try_from(held).unwrap_or(u32::MAX))
         .await
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
-    let session = data_session(state, parts, bucket)?.timeout(state.upload_timeout);
+    let session = data_session(state, info, bucket)?.timeout(state.upload_timeout);
     let received = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&received);
-    let stream = body
-        .into_data_stream()
-        .map_err(io::Error::other)
-        .map_ok(move |b| {
-            counter.fetch_add(b.len() as u64, Ordering::Relaxed);
-            b
-        });
-    let reader = StreamReader::new(stream);
     let outcome = match size {
-        Some(size) => session.write(key, reader, size, offset).await,
+        Some(size) => {
+            let body = GuardedBody::new(body, Arc::clone(&received), Some(size), None);
+            let reader = StreamReader::new(body);
+            session.write(key, reader, size, offset).await
+        }
         None => {
             let limit = limits
                 .into_iter()
                 .filter(|&l| l > 0)
                 .fold(state.config.max_chunked_upload_size, u64::min);
-            let outcome = session
+            let body = GuardedBody::new(body, Arc::clone(&received), None, Some(limit));
+            let reader = StreamReader::new(body);
+            session
                 .write_unsized(key, reader, offset, offset.saturating_add(limit))
-                .await;
-            let got = received.load(Ordering::Relaxed);
-            match outcome {
-                Err(elliptics::Error::InvalidArgument(_)) if got == 0 => {
-                    return Err(ApiError::EmptyUpload);
-                }
-                Err(elliptics::Error::InvalidArgument(_)) if got > limit => {
-                    return Err(ApiError::PayloadTooLarge { limit });
-                }
-                other => other,
-            }
+                .await
         }
     }
     .map_err(|e| upload_error(&e))?;
@@ -196,14 +225,126 @@ pub(crate) fn write_offset(headers: &HeaderMap) -> Result<u64, ApiError> {
     }
 }
 
-/// Body problems are the client's (400); everything else comes from storage.
-fn upload_error(e: &elliptics::Error) -> ApiError {
-    match e {
-        elliptics::Error::Io(_) | elliptics::Error::InvalidArgument(_) => {
-            tracing::info!(error = %e, "upload body failed");
-            ApiError::BadRequest(format!("request body: {e}"))
+/// Why an upload's body ended the upload; travels to [`upload_error`] inside the
+/// [`io::Error`] the storage client reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// A body of unknown length had no byte.
+    #[error("empty body")]
+    Empty,
+    /// A body of unknown length went past `limit` bytes.
+    #[error("body exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The body ended before its declared length.
+    #[error("body ended after {received} of {declared} bytes")]
+    Truncated {
+        /// Bytes received.
+        received: u64,
+        /// The declared `Content-Length`.
+        declared: u64,
+    },
+    /// Reading the body from the client failed.
+    #[error("{0}")]
+    Client(String),
+}
+
+impl From<&BodyError> for ApiError {
+    fn from(e: &BodyError) -> ApiError {
+        match e {
+            BodyError::Empty => ApiError::EmptyUpload,
+            BodyError::TooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
+            BodyError::Truncated { received, declared } => ApiError::TruncatedBody {
+                received: *received,
+                declared: *declared,
+            },
+            BodyError::Client(e) => ApiError::BodyFailed(e.clone()),
         }
-        _ => storage_error("upload", e),
+    }
+}
+
+/// The request body as the storage client reads it: counts the bytes into `received` and
+/// ends with a [`BodyError`] instead of handing storage a body that is empty, past
+/// `limit`, shorter than `declared` or broken.
+struct GuardedBody {
+    inner: BodyDataStream,
+    received: Arc<AtomicU64>,
+    declared: Option<u64>,
+    limit: Option<u64>,
+    done: bool,
+}
+
+impl GuardedBody {
+    fn new(
+        body: Body,
+        received: Arc<AtomicU64>,
+        declared: Option<u64>,
+        limit: Option<u64>,
+    ) -> GuardedBody {
+        GuardedBody {
+            inner: body.into_data_stream(),
+            received,
+            declared,
+            limit,
+            done: false,
+        }
+    }
+
+    fn fail(&mut self, e: BodyError) -> Poll<Option<io::Result<Bytes>>> {
+        self.done = true;
+        Poll::Ready(Some(Err(io::Error::other(e))))
+    }
+}
+
+impl Stream for GuardedBody {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match ready!(Pin::new(&mut self.inner).poll_next(cx)) {
+            Some(Ok(data)) => {
+                let len = data.len() as u64;
+                let total = self.received.fetch_add(len, Ordering::Relaxed) + len;
+                match self.limit {
+                    Some(limit) if total > limit => self.fail(BodyError::TooLarge { limit }),
+                    _ => Poll::Ready(Some(Ok(data))),
+                }
+            }
+            Some(Err(e)) => self.fail(BodyError::Client(e.to_string())),
+            None => {
+                let received = self.received.load(Ordering::Relaxed);
+                match self.declared {
+                    Some(declared) if received < declared => {
+                        self.fail(BodyError::Truncated { received, declared })
+                    }
+                    None if received == 0 => self.fail(BodyError::Empty),
+                    _ => {
+                        self.done = true;
+                        Poll::Ready(None)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A [`BodyError`] is the client's (the reply it names); everything else comes from
+/// storage.
+fn upload_error(e: &elliptics::Error) -> ApiError {
+    let body = match e {
+        elliptics::Error::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<BodyError>()),
+        _ => None,
+    };
+    match body {
+        Some(body) => {
+            tracing::info!(error = %body, "upload body failed");
+            body.into()
+        }
+        None => storage_error("upload", e),
     }
 }
 
@@ -217,6 +358,40 @@ mod tests {
             h.insert(*n, http::HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[tokio::test]
+    async fn body_errors_are_typed_through_the_storage_error() {
+        use futures_util::StreamExt;
+        let guarded = |data: &'static [u8], declared, limit| {
+            let received = Arc::new(AtomicU64::new(0));
+            GuardedBody::new(Body::from(data), received, declared, limit)
+        };
+        let last_error = |mut body: GuardedBody| async move {
+            let mut last = None;
+            while let Some(item) = body.next().await {
+                if let Err(e) = item {
+                    last = Some(upload_error(&elliptics::Error::Io(e)));
+                }
+            }
+            last
+        };
+        assert_eq!(
+            last_error(guarded(b"", None, None)).await,
+            Some(ApiError::EmptyUpload)
+        );
+        assert_eq!(
+            last_error(guarded(b"abcdef", None, Some(5))).await,
+            Some(ApiError::PayloadTooLarge { limit: 5 })
+        );
+        assert_eq!(
+            last_error(guarded(b"abc", Some(5), None)).await,
+            Some(ApiError::TruncatedBody {
+                received: 3,
+                declared: 5
+            })
+        );
+        assert_eq!(last_error(guarded(b"abcde", Some(5), Some(5))).await, None);
     }
 
     #[test]
