@@ -114,6 +114,22 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
     use std::task::Poll;
+    use std::time::{Duration, Instant};
+
+    /// Waits until the writer thread has finished its bookkeeping: a job's reply is sent
+    /// from inside the job, so the caller can see it before the thread decrements
+    /// [`WriterThread::queued`]. Fails after 5 s.
+    async fn wait_until_idle(w: &WriterThread) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while w.queued() != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "queued() stayed at {} for 5 s",
+                w.queued()
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
 
     #[tokio::test]
     async fn runs_jobs_in_order_and_returns_results() {
@@ -138,7 +154,7 @@ mod tests {
             assert_eq!(got, Some(i as u32 * 2));
         }
         assert_eq!(*seen.lock().unwrap(), (0..100).collect::<Vec<_>>());
-        assert_eq!(w.queued(), 0);
+        wait_until_idle(&w).await;
     }
 
     #[tokio::test]
@@ -147,7 +163,7 @@ mod tests {
         let lost: Result<Option<u8>, _> = w.try_run(|| panic!("store bug")).await;
         assert!(matches!(lost, Ok(None)));
         assert_eq!(w.try_run(|| 5u8).await.ok().flatten(), Some(5));
-        assert_eq!(w.queued(), 0);
+        wait_until_idle(&w).await;
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::blob::{DefragState, FailPoint, StoreError};
@@ -290,9 +291,23 @@ fn prepared_records_move_and_abandoned_ones_are_reclaimed() {
 
     drop(s);
     let s = open_cfg(cfg(dir.path()));
+    let opened = Instant::now();
     assert_eq!(get(&s, 1).unwrap(), data);
     assert_eq!(s.stats().pending, 1);
-    s.set_pending_idle_limit(std::time::Duration::ZERO);
+    s.set_pending_idle_limit(Duration::ZERO);
+    // A record counts as idle once strictly more than the limit has passed since it was
+    // last touched (here: at open). With a coarse clock no time may have passed yet.
+    // (Bounded by sleeps, not by the clock that is being waited for: about 5 s.)
+    for _ in 0..5000 {
+        if !opened.elapsed().is_zero() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        !opened.elapsed().is_zero(),
+        "the clock did not advance in 5 s"
+    );
     let disk = disk_bytes(dir.path());
     let r = s.defrag().unwrap();
     assert_eq!((r.pending_copied, r.pending_dropped), (0, 1));
