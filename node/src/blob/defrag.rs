@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+use elliptics::proto::errno::code;
+
 use super::error::StoreError;
 use super::file::{BlobFile, sync_dir};
 use super::format::{self, FILE_HEADER_LEN, RecordHeader, RecordKind};
@@ -20,7 +22,6 @@ use super::{BlobStore, FailPoint, lock, rlock, wlock};
 /// Prepared records untouched for this long are dropped by defragmentation (default of
 /// [`BlobStore::set_pending_idle_limit`]).
 pub const PENDING_IDLE: Duration = Duration::from_secs(3600);
-const ECANCELED: i32 = -125;
 
 fn internal(store: &BlobStore, what: &str) -> StoreError {
     StoreError::io(&store.cfg.dir, std::io::Error::other(what.to_string()))
@@ -58,7 +59,7 @@ impl BlobStore {
         let t0 = Instant::now();
         let res = self.defrag_run();
         let last_status = match &res {
-            Ok(r) if r.cancelled => ECANCELED,
+            Ok(r) if r.cancelled => code::ECANCELED,
             Ok(_) => 0,
             Err(e) => e.errno(),
         };

@@ -2,19 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Linux errno values used by [`StoreError::errno`].
-mod errno {
-    pub const ENOENT: i32 = 2;
-    pub const EIO: i32 = 5;
-    pub const EAGAIN: i32 = 11;
-    pub const E2BIG: i32 = 7;
-    pub const EBUSY: i32 = 16;
-    pub const EINVAL: i32 = 22;
-    pub const ENOSPC: i32 = 28;
-    pub const EROFS: i32 = 30;
-    pub const EILSEQ: i32 = 84;
-    pub const EALREADY: i32 = 114;
-}
+use elliptics::proto::errno::code;
 
 /// Why a blob store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,19 +50,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The negative Linux errno Elliptics replies with for this error.
+    /// The negative Linux errno Elliptics replies with for this error (a constant of
+    /// [`elliptics::proto::errno::code`], or the negated OS error of an I/O failure).
     pub fn errno(&self) -> i32 {
-        -match self {
-            StoreError::NotFound => errno::ENOENT,
-            StoreError::TooBig => errno::E2BIG,
-            StoreError::NoSpace => errno::ENOSPC,
-            StoreError::ReadOnly => errno::EROFS,
-            StoreError::InvalidArgument(_) => errno::EINVAL,
-            StoreError::Corrupted { .. } => errno::EILSEQ,
-            StoreError::DefragRunning => errno::EALREADY,
-            StoreError::Io { source, .. } => source.raw_os_error().unwrap_or(errno::EIO),
-            StoreError::Locked(_) => errno::EBUSY,
-            StoreError::WouldBlock => errno::EAGAIN,
+        match self {
+            StoreError::NotFound => code::ENOENT,
+            StoreError::TooBig => code::E2BIG,
+            StoreError::NoSpace => code::ENOSPC,
+            StoreError::ReadOnly => code::EROFS,
+            StoreError::InvalidArgument(_) => code::EINVAL,
+            StoreError::Corrupted { .. } => code::EILSEQ,
+            StoreError::DefragRunning => code::EALREADY,
+            StoreError::Io { source, .. } => source.raw_os_error().map_or(code::EIO, |e| -e),
+            StoreError::Locked(_) => code::EBUSY,
+            StoreError::WouldBlock => code::EAGAIN,
         }
     }
 
@@ -93,24 +82,26 @@ mod tests {
 
     #[test]
     fn errno_values() {
-        assert_eq!(StoreError::NotFound.errno(), -2);
-        assert_eq!(StoreError::TooBig.errno(), -7);
-        assert_eq!(StoreError::NoSpace.errno(), -28);
-        assert_eq!(StoreError::ReadOnly.errno(), -30);
-        assert_eq!(StoreError::InvalidArgument("x").errno(), -22);
+        assert_eq!(StoreError::NotFound.errno(), code::ENOENT);
+        assert_eq!(StoreError::TooBig.errno(), code::E2BIG);
+        assert_eq!(StoreError::NoSpace.errno(), code::ENOSPC);
+        assert_eq!(StoreError::ReadOnly.errno(), code::EROFS);
+        assert_eq!(StoreError::InvalidArgument("x").errno(), code::EINVAL);
         let c = StoreError::Corrupted {
             path: "/x".into(),
             offset: 3,
         };
-        assert_eq!(c.errno(), -84);
+        assert_eq!(c.errno(), code::EILSEQ);
         assert!(c.to_string().contains("/x") && c.to_string().contains('3'));
-        assert_eq!(StoreError::DefragRunning.errno(), -114);
+        assert_eq!(StoreError::DefragRunning.errno(), code::EALREADY);
         assert_eq!(
             StoreError::io("/x", std::io::Error::other("boom")).errno(),
-            -5
+            code::EIO
         );
-        let full = std::io::Error::from_raw_os_error(28);
-        assert_eq!(StoreError::io("/x", full).errno(), -28);
-        assert_eq!(StoreError::Locked("/x".into()).errno(), -16);
+        // An OS error keeps its own errno, negated.
+        let full = std::io::Error::from_raw_os_error(-code::ENOSPC);
+        assert_eq!(StoreError::io("/x", full).errno(), code::ENOSPC);
+        assert_eq!(StoreError::Locked("/x".into()).errno(), code::EBUSY);
+        assert_eq!(StoreError::WouldBlock.errno(), code::EAGAIN);
     }
 }

@@ -3,6 +3,8 @@
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use elliptics::proto::errno::code;
+
 use super::*;
 use crate::blob::{StoreError, record_flags};
 
@@ -271,7 +273,7 @@ fn size_limit_gives_no_space_but_remove_works() {
         }
     };
     assert!(matches!(err, StoreError::NoSpace), "{err}");
-    assert_eq!(err.errno(), -28);
+    assert_eq!(err.errno(), code::ENOSPC);
     assert!(n > 10);
     assert!(s.stats().base_size <= 20_000);
     assert!(matches!(

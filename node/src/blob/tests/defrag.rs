@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use elliptics::proto::errno::code;
+
 use super::*;
 use crate::blob::{DefragState, FailPoint, StoreError};
 
@@ -233,7 +235,7 @@ fn crash_at_every_defrag_step_loses_and_resurrects_nothing() {
         assert!(matches!(
             s.defrag_state(),
             DefragState::NotStarted {
-                last_status: -5,
+                last_status: code::EIO,
                 ..
             }
         ));
@@ -339,7 +341,7 @@ fn cancel_deletes_nothing() {
     assert!(matches!(
         s.defrag_state(),
         DefragState::NotStarted {
-            last_status: -125,
+            last_status: code::ECANCELED,
             ..
         }
     ));
