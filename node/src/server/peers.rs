@@ -18,11 +18,16 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::NodeState;
+use crate::config::RemoteAddr;
 
+/// Longest wait for a peer's TCP connect and for each handshake reply.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Route lists and handshake replies are small; anything bigger is hostile.
 const MAX_PEER_PAYLOAD: u64 = 16 << 20;
 
+/// Keeps a link to every configured remote and every node their route lists name (this
+/// node excepted): resolves the remotes every `peer_interval` and restarts dead links,
+/// until `stop` changes.
 pub(super) async fn maintain(state: Arc<NodeState>, mut stop: watch::Receiver<bool>) {
     let (learned_tx, mut learned_rx) = mpsc::channel::<Vec<NodeAddr>>(64);
     let mut targets: HashSet<NodeAddr> = HashSet::new();
@@ -34,7 +39,7 @@ pub(super) async fn maintain(state: Arc<NodeState>, mut stop: watch::Receiver<bo
             _ = tick.tick() => {
                 // Configured remotes, names resolved afresh each time.
                 for remote in &state.config.remotes {
-                    match remote.resolve().await {
+                    match resolve(remote).await {
                         Ok(addrs) => targets.extend(addrs),
                         Err(e) => tracing::warn!(error = %e, "peer address not resolved"),
                     }
@@ -60,6 +65,30 @@ pub(super) async fn maintain(state: Arc<NodeState>, mut stop: watch::Receiver<bo
     }
     for (_, h) in links {
         h.abort();
+    }
+}
+
+/// The node addresses of a configured remote now: the address itself, or every address
+/// its name resolves to in the requested family (sorted, without duplicates).
+async fn resolve(remote: &RemoteAddr) -> Result<Vec<NodeAddr>, String> {
+    match remote {
+        RemoteAddr::Addr(a) => Ok(vec![*a]),
+        RemoteAddr::Name { host, port, ipv6 } => {
+            let found = tokio::net::lookup_host((host.as_str(), *port))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+            let mut addrs: Vec<NodeAddr> = found
+                .filter(|a| a.is_ipv6() == *ipv6)
+                .map(NodeAddr::from)
+                .collect();
+            addrs.sort();
+            addrs.dedup();
+            if addrs.is_empty() {
+                let family = if *ipv6 { "IPv6" } else { "IPv4" };
+                return Err(format!("{host} has no {family} address"));
+            }
+            Ok(addrs)
+        }
     }
 }
 
@@ -190,5 +219,24 @@ async fn next_frame(
         if sock.read_buf(buf).await? == 0 {
             return Err(LinkError::Handshake("connection closed".into()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn resolves_addresses_and_names() {
+        // `localhost` comes from /etc/hosts: no DNS server (and no network wait) involved.
+        let ip = RemoteAddr::parse("127.0.0.1:1025:2").unwrap();
+        assert_eq!(
+            resolve(&ip).await.unwrap(),
+            [NodeAddr("127.0.0.1:1025".parse().unwrap())]
+        );
+        let name = RemoteAddr::parse("localhost:1025").unwrap();
+        let addrs = resolve(&name).await.unwrap();
+        assert!(addrs.iter().all(|a| a.socket_addr().port() == 1025));
+        assert!(addrs.iter().any(|a| a.socket_addr().ip().is_loopback()));
     }
 }
