@@ -2,9 +2,9 @@
 //! owns the node-wide state (backends, known peers, subscribers to route pushes, command
 //! counters). [`Node::start`] returns a handle that stops everything on shutdown.
 
+mod cmd;
 mod conn;
 mod counters;
-mod dispatch;
 mod monitor;
 mod peers;
 
@@ -52,14 +52,19 @@ struct Subscriber {
 
 /// Node-wide state shared by every connection.
 pub(crate) struct NodeState {
+    /// The validated configuration.
     pub(crate) config: ValidNodeConfig,
     /// The first (and only) advertised address.
     pub(crate) addr: NodeAddr,
+    /// Backends by id.
     pub(crate) backends: BTreeMap<u32, Arc<Backend>>,
-    /// Joined server peers: address → connection ids that vouch for it.
+    /// Joined server peers: address → how many connections vouch for it.
     peers: Mutex<HashMap<NodeAddr, u64>>,
+    /// Connections (by id) that get UPDATE_IDS pushes.
     subscribers: Mutex<HashMap<u64, Subscriber>>,
+    /// Per-command counters for MONITOR_STAT.
     pub(crate) counters: CommandCounters,
+    /// One permit per connection served; `max_connections` in all.
     pub(crate) connections: Arc<Semaphore>,
 }
 
@@ -93,11 +98,14 @@ impl NodeState {
         }
     }
 
+    /// Counts one more connection vouching for the joined server `addr`.
     pub(crate) fn add_peer(&self, addr: NodeAddr) {
         let mut p = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
         *p.entry(addr).or_insert(0) += 1;
     }
 
+    /// Undoes [`add_peer`](Self::add_peer); the server leaves the route list when no
+    /// connection vouches for it any more.
     pub(crate) fn remove_peer(&self, addr: NodeAddr) {
         let mut p = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = p.get_mut(&addr) {
@@ -108,6 +116,7 @@ impl NodeState {
         }
     }
 
+    /// Sends UPDATE_IDS pushes to connection `conn_id` through `tx` from now on.
     pub(crate) fn subscribe(&self, conn_id: u64, tx: mpsc::Sender<Frame>) {
         let mut s = self
             .subscribers
@@ -116,6 +125,7 @@ impl NodeState {
         s.insert(conn_id, Subscriber { tx });
     }
 
+    /// Stops the pushes to connection `conn_id`.
     pub(crate) fn unsubscribe(&self, conn_id: u64) {
         let mut s = self
             .subscribers

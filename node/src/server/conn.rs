@@ -16,12 +16,15 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::NodeState;
-use super::dispatch;
+use super::cmd;
 
 /// What a request handler may need to know about its connection.
 pub(crate) struct ConnCtx {
+    /// Connection number, unique while the node runs.
     pub(crate) id: u64,
+    /// The remote end of the socket.
     pub(crate) peer: NodeAddr,
+    /// Frames queued here are written to the connection (UPDATE_IDS pushes use it).
     pub(crate) tx: mpsc::Sender<Frame>,
     /// The server address a peer announced with JOIN on this connection.
     pub(crate) joined: Mutex<Option<NodeAddr>>,
@@ -30,17 +33,22 @@ pub(crate) struct ConnCtx {
 }
 
 impl ConnCtx {
+    /// Records the address a peer joined with; returns the one it joined with before.
     pub(crate) fn set_joined(&self, addr: NodeAddr) -> Option<NodeAddr> {
         self.joined
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .replace(addr)
     }
+
+    /// The address a peer joined with on this connection, if it did.
     pub(crate) fn joined(&self) -> Option<NodeAddr> {
         *self.joined.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
+/// Accepts connections until `stop` changes, at most `max_connections` served at once,
+/// then waits for the open ones to finish.
 pub(super) async fn accept_loop(
     state: Arc<NodeState>,
     listener: TcpListener,
@@ -158,7 +166,7 @@ async fn handle(
     frame: Frame,
     _permit: OwnedSemaphorePermit,
 ) {
-    let replies = dispatch::handle(&state, &ctx, frame).await;
+    let replies = cmd::handle(&state, &ctx, frame).await;
     for r in replies {
         if ctx.tx.send(r).await.is_err() {
             return;
