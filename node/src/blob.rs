@@ -126,14 +126,17 @@ impl std::fmt::Debug for BlobStore {
     }
 }
 
+/// Locks a mutex, ignoring poisoning (store state stays consistent across panics).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Read-locks, ignoring poisoning.
 pub(crate) fn rlock<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Write-locks, ignoring poisoning.
 pub(crate) fn wlock<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(PoisonError::into_inner)
 }

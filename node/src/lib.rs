@@ -6,7 +6,10 @@
 //! - [`config`]: the TOML configuration and its validation;
 //! - [`blob`]: the append-only blob store of one backend;
 //! - [`backend`]: a served backend (store + ring ids + state);
-//! - [`server`]: listener, connections and command handlers.
+//! - [`ring`]: a backend's ring ids, persisted in its directory;
+//! - [`writer_thread`]: the per-backend thread that runs small writes in arrival order;
+//! - [`server`]: listener, connections, peers and the command handlers (one file per
+//!   command in `server/cmd/`).
 
 pub mod backend;
 pub mod blob;

@@ -154,6 +154,7 @@ impl BlobStore {
         }
     }
 
+    /// The description of a prepared (not yet committed) record.
     pub(crate) fn pending_info(&self, e: &Entry, blob: &BlobFile) -> RecordInfo {
         RecordInfo {
             record_flags: record_flags::PREPARED,

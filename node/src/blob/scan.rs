@@ -22,12 +22,19 @@ const WINDOW: usize = 1 << 20;
 
 /// What the scan rebuilt.
 pub struct Recovered {
+    /// Checksum chunk size of the store.
     pub chunk: u32,
+    /// Committed records by key.
     pub index: Index,
+    /// Prepared, not yet committed records by key.
     pub pending: HashMap<KeyId, Pending>,
+    /// Every blob file, by number.
     pub blobs: BTreeMap<u32, Arc<BlobFile>>,
+    /// The blob new records are appended to.
     pub active: Arc<BlobFile>,
+    /// Highest record sequence number found.
     pub max_seq: u64,
+    /// Number for the next new blob file.
     pub next_blob: u32,
 }
 

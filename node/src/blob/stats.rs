@@ -68,6 +68,7 @@ pub struct StoreStats {
 }
 
 impl StoreStats {
+    /// Fills the store-wide totals from the per-blob statistics.
     pub(crate) fn summarize(&mut self) {
         let b = self.blobs.values();
         self.records_total = b.clone().map(|x| x.records_total).sum();
@@ -81,15 +82,22 @@ impl StoreStats {
 /// Operation counters since open.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Successful writes.
     pub writes: AtomicU64,
+    /// Bytes written by them.
     pub write_bytes: AtomicU64,
+    /// Successful reads.
     pub reads: AtomicU64,
+    /// Bytes returned by them.
     pub read_bytes: AtomicU64,
+    /// Lookups.
     pub lookups: AtomicU64,
+    /// Successful removes.
     pub removes: AtomicU64,
 }
 
 impl Counters {
+    /// Counts one operation, and its bytes in the second counter when given.
     pub fn bump(counter: &AtomicU64, bytes: Option<(&AtomicU64, u64)>) {
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some((b, n)) = bytes {
@@ -97,6 +105,7 @@ impl Counters {
         }
     }
 
+    /// The value of one counter.
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
     }
@@ -112,7 +121,7 @@ pub enum DefragState {
         last_started: u64,
         /// End of the last run since open.
         last_completed: u64,
-        /// 0 if the last run succeeded, else its negative errno (-125 ECANCELED when cancelled).
+        /// 0 if the last run succeeded, else its negative errno (`ECANCELED` when cancelled).
         last_status: i32,
     },
     /// A defragmentation is running.

@@ -16,6 +16,7 @@ use super::{
 /// Checksum chunk used by tests: tiny, so small objects span many chunks.
 pub const CHUNK: u32 = 64;
 
+/// A store in `dir`: 1 MiB blobs, no size limit, no fsync.
 pub fn config(dir: &Path) -> StoreConfig {
     StoreConfig {
         dir: dir.to_path_buf(),
@@ -25,14 +26,17 @@ pub fn config(dir: &Path) -> StoreConfig {
     }
 }
 
+/// Opens a store with the test [`CHUNK`].
 pub fn open_cfg(cfg: StoreConfig) -> BlobStore {
     BlobStore::open_with_chunk(cfg, CHUNK).unwrap()
 }
 
+/// Opens the store of [`config`] in `dir`.
 pub fn open(dir: &Path) -> BlobStore {
     open_cfg(config(dir))
 }
 
+/// Key number `i`.
 pub fn key(i: u64) -> KeyId {
     let mut k = [0u8; 64];
     k[..8].copy_from_slice(&i.to_le_bytes());
@@ -40,6 +44,7 @@ pub fn key(i: u64) -> KeyId {
     k
 }
 
+/// Timestamp number `n`.
 pub fn ts(n: u64) -> Timestamp {
     Timestamp {
         tsec: 1_700_000_000 + n,
@@ -60,6 +65,7 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A write request of `kind` at `offset`, with timestamp `ts(offset)` and user flags 7.
 pub fn req(kind: WriteKind, offset: u64, data: &[u8]) -> WriteRequest<'_> {
     WriteRequest {
         data,
@@ -70,6 +76,7 @@ pub fn req(kind: WriteKind, offset: u64, data: &[u8]) -> WriteRequest<'_> {
     }
 }
 
+/// A plain write of the whole object `k`.
 pub fn put(store: &BlobStore, k: u64, data: &[u8]) -> RecordInfo {
     store
         .write(&key(k), req(WriteKind::Plain, 0, data))
