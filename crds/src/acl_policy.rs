@@ -110,7 +110,7 @@ pub struct Permissions {
 }
 
 impl Permissions {
-    /// The Elliptics ACL flags (`elliptics::bucket::AclFlags` bits): no-token 1, write 2, admin 4.
+    /// The Elliptics ACL flags (`backrunner_store::bucket::AclFlags` bits): no-token 1, write 2, admin 4.
     pub fn flags(self) -> u64 {
         let mut flags = 0;
         if self.no_token {

@@ -42,7 +42,6 @@ pub mod acl_policy;
 pub mod bucket;
 pub mod cluster;
 pub mod condition;
-pub mod placement;
 
 pub use acl_policy::{AclPolicy, AclPolicySpec, AclPolicyStatus};
 pub use bucket::{Bucket, BucketSpec, BucketStatus};

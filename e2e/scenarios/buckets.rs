@@ -213,6 +213,6 @@ async fn bucket_deletion_honours_reclaim_policy() -> Result<()> {
         .await
 }
 
-fn storage_err(e: elliptics::Error) -> backrunner_e2e::E2eError {
+fn storage_err(e: backrunner_store::MetadataError) -> backrunner_e2e::E2eError {
     backrunner_e2e::E2eError::Check(format!("reading metadata from storage: {e}"))
 }

@@ -21,6 +21,7 @@ async fn leader_failover_and_data_path_without_operator() -> Result<()> {
         operators: 2,
         leader_election: true,
         placement_hub: false,
+        ..Default::default()
     })
     .await?;
     system
@@ -52,7 +53,7 @@ async fn leader_failover_and_data_path_without_operator() -> Result<()> {
             // it reads from the Lease (proxies reach the hub through one Service).
             let follower_url = system.operators[1 - index]
                 .as_ref()
-                .map(|o| format!("{}{}", o.url, backrunner_crds::placement::PLACEMENT_PATH))
+                .map(|o| format!("{}{}", o.url, backrunner_placement::wire::PLACEMENT_PATH))
                 .ok_or_else(|| E2eError::Check("no follower".into()))?;
             let http = reqwest::Client::new();
             wait_for(

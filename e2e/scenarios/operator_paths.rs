@@ -33,7 +33,8 @@ async fn conflict_drift_and_force_release() -> Result<()> {
             let videos = apis.buckets.get("videos").await?;
             let name = elliptics_name(&videos);
             let store = support::metadata_store(system).await;
-            let storage = |e: elliptics::Error| E2eError::Check(format!("storage: {e}"));
+            let storage =
+                |e: backrunner_store::MetadataError| E2eError::Check(format!("storage: {e}"));
             let original = store.read_bucket(&name).await.map_err(storage)?;
             ensure(original.is_some(), || format!("metadata of {name} missing"))?;
 
@@ -49,7 +50,11 @@ async fn conflict_drift_and_force_release() -> Result<()> {
             // Drift: someone rewrites the metadata; a reconcile writes it back.
             let mut changed = original.clone().unwrap_or_default();
             changed.max_size = 12345;
-            store.write_bucket(&changed).await.map_err(storage)?;
+            store
+                .write_bucket(&changed)
+                .await
+                .check()
+                .map_err(storage)?;
             let poke = json!({"metadata": {"annotations": {"e2e.backrunner.io/poke": "1"}}});
             apis.buckets
                 .patch("videos", &PatchParams::default(), &Patch::Merge(&poke))

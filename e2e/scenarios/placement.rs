@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use backrunner_crds::placement::{PLACEMENT_PATH, PlacementView};
 use backrunner_e2e::storage::DATA_GROUPS;
 use backrunner_e2e::wait::{Probe, wait_for};
 use backrunner_e2e::{E2eError, Result, SystemOptions};
+use backrunner_placement::wire::{PLACEMENT_PATH, PlacementView};
 
 use crate::support::{self, Apis, bucket_and_writer, elliptics_name, round_trip};
 
@@ -16,6 +16,7 @@ async fn placement_hub_merges_both_proxies_reports() -> Result<()> {
         operators: 1,
         leader_election: false,
         placement_hub: true,
+        ..Default::default()
     })
     .await?;
     system

@@ -9,7 +9,7 @@ use backrunner_e2e::resources::{wait_condition, writer_of};
 use backrunner_e2e::storage::METADATA_GROUP;
 use backrunner_e2e::system::NAMESPACE;
 use backrunner_e2e::{Result, System, SystemOptions};
-use backrunner_proxy::buckets::MetadataStore;
+use backrunner_store::MetadataStore;
 use kube::Api;
 use serde_json::Value;
 

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use backrunner_crds::placement::{BackendKey, MergedBackend, PlacementReport, PlacementView};
+use backrunner_placement::wire::{BackendKey, MergedBackend, PlacementReport, PlacementView};
 
 /// Staleness used for a cluster the hub has not been told about (the CRD default).
 pub const DEFAULT_STALENESS_SECONDS: u32 = 30;

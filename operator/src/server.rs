@@ -17,7 +17,8 @@ use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use backrunner_crds::placement::{PLACEMENT_PATH, PlacementReport, REPORTS_PATH};
+use backrunner_placement::hub_client::{FORWARDED_HEADER, query_param};
+use backrunner_placement::{HubClient, PLACEMENT_PATH, PlacementReport, REPORTS_PATH};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -53,13 +54,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Header marking a request a follower forwarded (no second hop).
-pub const FORWARDED_HEADER: &str = "x-backrunner-forwarded";
 /// Time a follower gives the leader to answer a forwarded request.
 const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// On a follower: the leader's answer to the same request, or 503 when the leader is not
-/// known, the request was already forwarded once, or the leader cannot be reached.
+/// On a follower: the leader's answer to the same request (status, content type and body
+/// passed back as they are), or 503 when the leader is not known, the request was already
+/// forwarded once, or the leader cannot be reached.
 async fn to_leader(
     state: &ServerState,
     method: Method,
@@ -73,76 +73,24 @@ async fn to_leader(
     if headers.contains_key(FORWARDED_HEADER) {
         return not_leader(state);
     }
-    match tokio::time::timeout(
-        FORWARD_TIMEOUT,
-        forward(&base, method, &path_and_query, body),
-    )
-    .await
-    {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
+    let Ok(base_uri) = base.parse::<http::Uri>() else {
+        tracing::warn!(leader = %base, "the leader published an invalid hub URL");
+        return not_leader(state);
+    };
+    let leader = HubClient::new(&base_uri, FORWARD_TIMEOUT);
+    match leader.forward(method, &path_and_query, body).await {
+        Ok(reply) => {
+            let mut response = (reply.status, reply.body).into_response();
+            if let Some(ct) = reply.content_type {
+                response.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            response
+        }
+        Err(e) => {
             tracing::warn!(leader = %base, error = %e, "forwarding to the leader failed");
             not_leader(state)
         }
-        Err(_) => {
-            tracing::warn!(leader = %base, "forwarding to the leader timed out");
-            not_leader(state)
-        }
     }
-}
-
-/// One request to the leader over a fresh HTTP/1.1 connection; the reply (status,
-/// content type, body up to the report size limit) is passed back as it is.
-async fn forward(
-    base: &str,
-    method: Method,
-    path_and_query: &str,
-    body: Bytes,
-) -> Result<Response, String> {
-    use http_body_util::{BodyExt, Full, Limited};
-    let uri: http::Uri = format!("{}{path_and_query}", base.trim_end_matches('/'))
-        .parse()
-        .map_err(|e| format!("leader URL: {e}"))?;
-    let authority = uri
-        .authority()
-        .map(|a| a.to_string())
-        .ok_or("leader URL has no host")?;
-    let stream = tokio::net::TcpStream::connect(&authority)
-        .await
-        .map_err(|e| format!("connect {authority}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let request = http::Request::builder()
-        .method(method)
-        .uri(path_and_query)
-        .header(header::HOST, authority.as_str())
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(FORWARDED_HEADER, "1")
-        .body(Full::new(body))
-        .map_err(|e| format!("request: {e}"))?;
-    let reply = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let (parts, incoming) = reply.into_parts();
-    let bytes = Limited::new(incoming, MAX_REPORT_BYTES.max(4 << 20))
-        .collect()
-        .await
-        .map_err(|e| format!("reply body: {e}"))?
-        .to_bytes();
-    let mut response = (parts.status, bytes).into_response();
-    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, ct.clone());
-    }
-    Ok(response)
 }
 
 fn not_leader(state: &ServerState) -> Response {
@@ -256,16 +204,6 @@ async fn post_report(
     }
 }
 
-/// The `cluster` parameter of a query string (`cluster=ns%2Fname` or `cluster=ns/name`).
-fn cluster_param(query: Option<&str>) -> String {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("cluster="))
-        .map(|v| v.replace("%2F", "/").replace("%2f", "/"))
-        .unwrap_or_default()
-}
-
 async fn get_placement(
     State(state): State<ServerState>,
     headers: HeaderMap,
@@ -278,7 +216,7 @@ async fn get_placement(
         };
         return to_leader(&state, Method::GET, path, &headers, Bytes::new()).await;
     }
-    let cluster = cluster_param(query.as_deref());
+    let cluster = query_param(query.as_deref(), "cluster");
     axum::Json(state.hub.view(&cluster, now_ms())).into_response()
 }
 
@@ -308,16 +246,4 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cluster_param;
-
-    #[test]
-    fn cluster_parameter() {
-        assert_eq!(cluster_param(Some("cluster=ns%2Fc")), "ns/c");
-        assert_eq!(cluster_param(Some("x=1&cluster=ns/c")), "ns/c");
-        assert_eq!(cluster_param(None), "");
-    }
 }

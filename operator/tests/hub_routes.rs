@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use backrunner_crds::placement::{
-    BackendKey, BackendWriteReport, PLACEMENT_PATH, PlacementReport, PlacementView, REPORTS_PATH,
-};
 use backrunner_operator::leader::LeaderState;
 use backrunner_operator::metrics::Metrics;
 use backrunner_operator::placement::PlacementHub;
 use backrunner_operator::server::{Readiness, ServerState, serve};
 use backrunner_operator::stats::StatsCache;
+use backrunner_placement::wire::{
+    BackendKey, BackendWriteReport, PLACEMENT_PATH, PlacementReport, PlacementView, REPORTS_PATH,
+};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

@@ -1,18 +1,17 @@
-//! Bucket metadata: reading and writing the objects of namespace `bucket` in the metadata
-//! groups ([`MetadataStore`]), and the proxy's cache of them ([`BucketCache`]): loaded at
-//! start, refreshed every N seconds, and loaded on demand for names it does not know, with
-//! negative caching so a flood of unknown names cannot hammer storage. Each bucket's token
-//! alias record ([`crate::token_aliases`]) is loaded and refreshed with its metadata.
+//! The proxy's cache of bucket metadata ([`BucketCache`]), read through
+//! [`backrunner_store::MetadataStore`]: loaded at start, refreshed every N seconds, and
+//! loaded on demand for names it does not know, with negative caching so a flood of unknown
+//! names cannot hammer storage. Each bucket's token alias record ([`crate::token_aliases`])
+//! is loaded and refreshed with its metadata; a malformed one is logged and means no
+//! aliases (the bucket keeps working with its current tokens).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use elliptics::Session;
-use elliptics::bucket::{BucketList, BucketMetadata, METADATA_NAMESPACE};
-use elliptics::client::Client;
-use elliptics::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAliases};
+use backrunner_store::bucket::{BucketMetadata, valid_bucket_name};
+use backrunner_store::{MetadataError, MetadataStore, TokenAliases};
 use futures_util::StreamExt;
 use prometheus::IntCounterVec;
 use tokio::sync::Semaphore;
@@ -20,118 +19,11 @@ use tokio::sync::Semaphore;
 use crate::error::ApiError;
 use crate::token_aliases::LiveAliases;
 
-/// Largest metadata object or bucket list read (1 MiB).
-pub const MAX_METADATA_BYTES: u64 = 1 << 20;
-
-/// Longest bucket name accepted.
-pub const MAX_BUCKET_NAME: usize = 255;
-
 /// Most unknown names remembered as missing; older entries are dropped beyond it.
 const MAX_NEGATIVE_ENTRIES: usize = 10_000;
 
 /// On-demand metadata reads running at once; further unknown names get a 503.
 const ON_DEMAND_LOADS: usize = 8;
-
-/// `name` when it can be a bucket name: non-empty, at most [`MAX_BUCKET_NAME`] bytes, no
-/// `/`, no control characters.
-pub fn valid_bucket_name(name: &str) -> Option<&str> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_BUCKET_NAME
-        && !name.contains('/')
-        && !name.chars().any(char::is_control);
-    ok.then_some(name)
-}
-
-/// Reads and writes bucket metadata objects and the bucket list in the metadata groups, and
-/// the token alias records beside them (namespace [`TOKEN_ALIASES_NAMESPACE`]).
-#[derive(Debug, Clone)]
-pub struct MetadataStore {
-    session: Session,
-    pub(crate) aliases: Session,
-}
-
-impl MetadataStore {
-    /// A store over `client` using `groups` and namespace [`METADATA_NAMESPACE`].
-    pub fn new(client: &Client, groups: Vec<u32>) -> MetadataStore {
-        let groups_session = client.session().groups(groups);
-        MetadataStore {
-            aliases: groups_session.clone().namespace(TOKEN_ALIASES_NAMESPACE),
-            session: groups_session.namespace(METADATA_NAMESPACE),
-        }
-    }
-
-    /// Reads a whole metadata object (bounded by [`MAX_METADATA_BYTES`]).
-    async fn read_object(&self, key: &str) -> Result<Vec<u8>, elliptics::Error> {
-        read_whole(&self.session, key).await
-    }
-
-    /// Reads bucket `name`: `Ok(None)` when it does not exist.
-    pub async fn read_bucket(
-        &self,
-        name: &str,
-    ) -> Result<Option<BucketMetadata>, elliptics::Error> {
-        match self.read_object(name).await {
-            Ok(bytes) => BucketMetadata::decode(&bytes)
-                .map(Some)
-                .map_err(|e| elliptics::Error::Protocol(format!("bucket '{name}': {e}"))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Reads the bucket list under `key` (empty when it does not exist).
-    pub async fn read_list(&self, key: &str) -> Result<BucketList, elliptics::Error> {
-        match self.read_object(key).await {
-            Ok(bytes) => Ok(BucketList::parse(&bytes)),
-            Err(e) if e.is_not_found() => Ok(BucketList::parse(b"")),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn write_object(&self, key: &str, bytes: &[u8]) -> Result<(), elliptics::Error> {
-        write_whole(&self.session, key, bytes).await
-    }
-
-    /// Writes bucket metadata (one plain WRITE to every metadata group).
-    pub async fn write_bucket(&self, meta: &BucketMetadata) -> Result<(), elliptics::Error> {
-        self.write_object(&meta.name, &meta.encode()).await
-    }
-
-    /// Writes the bucket list under `key`.
-    pub async fn write_list(&self, key: &str, list: &BucketList) -> Result<(), elliptics::Error> {
-        self.write_object(key, &list.render()).await
-    }
-
-    /// Removes bucket `name`'s metadata object.
-    pub async fn remove_bucket(&self, name: &str) -> Result<(), elliptics::Error> {
-        self.session.remove(name.as_bytes()).await.map(|_| ())
-    }
-}
-
-/// Reads a whole object of `session`'s namespace (bounded by [`MAX_METADATA_BYTES`]).
-pub(crate) async fn read_whole(session: &Session, key: &str) -> Result<Vec<u8>, elliptics::Error> {
-    session
-        .read_bounded(key.as_bytes(), MAX_METADATA_BYTES)
-        .await
-}
-
-/// Writes `bytes` under `key` with one plain WRITE to every group of `session`; a group
-/// that failed is logged.
-pub(crate) async fn write_whole(
-    session: &Session,
-    key: &str,
-    bytes: &[u8],
-) -> Result<(), elliptics::Error> {
-    let outcome = session
-        .write(key.as_bytes(), bytes, bytes.len() as u64, 0)
-        .await?;
-    if let Some(failed) = outcome.failed().first() {
-        if let Err(e) = &failed.result {
-            tracing::warn!(key, group = failed.group, error = %e, "metadata write failed in a group");
-        }
-    }
-    Ok(())
-}
 
 /// The proxy's view of bucket metadata.
 #[derive(Debug)]
@@ -199,7 +91,7 @@ impl BucketCache {
 
     /// Reads the bucket list and every listed bucket. Buckets that fail to load keep their
     /// previous entry; the cache counts as loaded once the list was read.
-    pub async fn refresh(&self) -> Result<usize, elliptics::Error> {
+    pub async fn refresh(&self) -> Result<usize, MetadataError> {
         let mut names = self.static_names.clone();
         if !self.list_key.is_empty() {
             let list = self.store.read_list(&self.list_key).await?;
@@ -209,14 +101,14 @@ impl BucketCache {
         names.dedup();
         type Loaded = (
             String,
-            Result<Option<BucketMetadata>, elliptics::Error>,
-            Result<TokenAliases, elliptics::Error>,
+            Result<Option<BucketMetadata>, MetadataError>,
+            Result<TokenAliases, MetadataError>,
         );
         let loaded: Vec<Loaded> = futures_util::stream::iter(names)
             .map(|name| async move {
                 let (meta, aliases) = tokio::join!(
                     self.store.read_bucket(&name),
-                    self.store.read_aliases(&name)
+                    read_aliases(&self.store, &name)
                 );
                 (name, meta, aliases)
             })
@@ -288,8 +180,10 @@ impl BucketCache {
                 "too many unknown buckets requested at once".into(),
             ));
         };
-        let (meta, aliases) =
-            tokio::join!(self.store.read_bucket(name), self.store.read_aliases(name));
+        let (meta, aliases) = tokio::join!(
+            self.store.read_bucket(name),
+            read_aliases(&self.store, name)
+        );
         match meta {
             Ok(Some(meta)) => {
                 let meta = Arc::new(meta);
@@ -373,16 +267,15 @@ impl BucketCache {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::valid_bucket_name;
-
-    #[test]
-    fn bucket_names() {
-        assert_eq!(valid_bucket_name("photos"), Some("photos"));
-        assert_eq!(valid_bucket_name(""), None);
-        assert_eq!(valid_bucket_name("a/b"), None);
-        assert_eq!(valid_bucket_name("a\nb"), None);
-        assert_eq!(valid_bucket_name(&"x".repeat(256)), None);
+/// The alias record of bucket `name`: empty when there is none, and empty (with a warning)
+/// when it is malformed. Storage errors are returned.
+async fn read_aliases(store: &MetadataStore, name: &str) -> Result<TokenAliases, MetadataError> {
+    match store.read_aliases(name).await {
+        Ok(record) => Ok(record.unwrap_or_default()),
+        Err(MetadataError::Malformed { reason, .. }) => {
+            tracing::warn!(bucket = name, error = %reason, "ignoring the token alias record");
+            Ok(TokenAliases::new())
+        }
+        Err(e) => Err(e),
     }
 }

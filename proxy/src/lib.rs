@@ -37,7 +37,7 @@
 //! | [`cluster_view`] | polled node statistics and own write timings: read order of groups, upload candidates |
 //!
 //! Bucket metadata itself (the msgpack object, ACL entries and flags) lives in
-//! [`elliptics::bucket`], shared with the operator and the CLI.
+//! [`backrunner_store`], shared with the operator and the CLI.
 
 pub mod access_log;
 pub mod acl;

@@ -1,5 +1,5 @@
-//! The proxy's side of the placement hub (served by the operator, wire types in
-//! [`backrunner_crds::placement`]). Every `placement_report_interval_secs` the proxy
+//! The proxy's side of the placement hub (served by the operator; wire types and client in
+//! [`backrunner_placement`]). Every `placement_report_interval_secs` the proxy
 //!
 //! 1. reports its own live write measurements per backend (`POST /v1/reports`): decayed
 //!    time per byte and error rate from the selection tracker, plus totals, each backend
@@ -14,7 +14,6 @@
 //! log (at most one warning a minute per kind), and requests never wait on it. A hub that
 //! stays down makes its last view go stale, and selection falls back to local evidence.
 
-pub mod hub_client;
 mod settings;
 
 use std::collections::HashMap;
@@ -22,7 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use backrunner_crds::placement::{
+use backrunner_placement::wire::{
     BackendKey, BackendWriteReport, PLACEMENT_PATH, PlacementReport, PlacementView, REPORTS_PATH,
 };
 use elliptics::client::{Client, RouteOwner};
@@ -31,7 +30,7 @@ use prometheus::{Gauge, IntCounter, IntGauge};
 
 use crate::cluster_view::{ClusterView, OwnWrites};
 use crate::selection::{HubView, WriteEvidence};
-pub use hub_client::{HubClient, HubError};
+pub use backrunner_placement::{HubClient, HubError};
 pub use settings::PlacementSettings;
 
 /// Longest deadline of one exchange (report or fetch).
@@ -172,7 +171,7 @@ pub async fn run(
     } else {
         format!(
             "{PLACEMENT_PATH}?cluster={}",
-            hub_client::query_value(&settings.cluster)
+            backrunner_placement::hub_client::query_value(&settings.cluster)
         )
     };
     loop {

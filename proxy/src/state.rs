@@ -9,7 +9,9 @@ use elliptics::client::Client;
 use http::HeaderMap;
 use tokio::sync::Semaphore;
 
-use crate::buckets::{BucketCache, MetadataStore};
+use backrunner_store::MetadataStore;
+
+use crate::buckets::BucketCache;
 use crate::cluster_view::{self, ClusterView};
 use crate::config::{ConfigError, ProxyConfig};
 use crate::content_type::ContentTypes;
@@ -114,7 +116,7 @@ impl AppState {
 
     /// Starts the background metadata refresher, then loads bucket metadata once. When
     /// that first load fails the refresher keeps trying; readiness waits for it.
-    pub async fn load_buckets(&self) -> Result<usize, elliptics::Error> {
+    pub async fn load_buckets(&self) -> Result<usize, backrunner_store::MetadataError> {
         self.buckets.spawn_refresher(self.config.metadata_refresh());
         let n = self.buckets.refresh().await?;
         tracing::info!(buckets = n, "bucket metadata loaded");

@@ -1,7 +1,8 @@
 //! Token aliases in the proxy: the previous ACL tokens a rotation keeps valid for a while.
 //!
-//! The record format is [`elliptics::token_aliases`] (JSON, namespace
-//! [`TOKEN_ALIASES_NAMESPACE`](elliptics::token_aliases::TOKEN_ALIASES_NAMESPACE), keyed by bucket name, in the metadata groups). The bucket
+//! The record format is [`backrunner_store::token_aliases`] (JSON, namespace
+//! [`TOKEN_ALIASES_NAMESPACE`](backrunner_store::token_aliases::TOKEN_ALIASES_NAMESPACE),
+//! keyed by bucket name, in the metadata groups). The bucket
 //! cache ([`crate::buckets::BucketCache`]) loads each bucket's record with its metadata and
 //! refreshes both together; a missing record means no aliases, a malformed one is logged and
 //! means no aliases too (the bucket keeps working with its current tokens). At request time
@@ -11,10 +12,9 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use elliptics::token_aliases::TokenAliases;
+use backrunner_store::token_aliases::TokenAliases;
 
 use crate::acl::ExtraTokens;
-use crate::buckets::{MetadataStore, read_whole, write_whole};
 
 /// Seconds since the Unix epoch on the wall clock (0 if the clock is before 1970).
 pub fn unix_now() -> u64 {
@@ -57,47 +57,9 @@ impl ExtraTokens for LiveAliases {
     }
 }
 
-impl MetadataStore {
-    /// Reads the alias record of bucket `name`: empty when there is none, and empty (with a
-    /// warning) when it is malformed. Storage errors are returned.
-    pub async fn read_aliases(&self, name: &str) -> Result<TokenAliases, elliptics::Error> {
-        match read_whole(&self.aliases, name).await {
-            Ok(bytes) => Ok(TokenAliases::decode(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(bucket = name, error = %e, "ignoring the token alias record");
-                TokenAliases::new()
-            })),
-            Err(e) if e.is_not_found() => Ok(TokenAliases::new()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Writes the alias record of bucket `name`.
-    pub async fn write_aliases(
-        &self,
-        name: &str,
-        record: &TokenAliases,
-    ) -> Result<(), elliptics::Error> {
-        write_whole(&self.aliases, name, &record.encode()).await
-    }
-
-    /// Writes raw bytes as the alias record of bucket `name` (tests of malformed records).
-    pub async fn write_aliases_raw(
-        &self,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<(), elliptics::Error> {
-        write_whole(&self.aliases, name, bytes).await
-    }
-
-    /// Removes the alias record of bucket `name`.
-    pub async fn remove_aliases(&self, name: &str) -> Result<(), elliptics::Error> {
-        self.aliases.remove(name.as_bytes()).await.map(|_| ())
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use elliptics::token_aliases::TokenAlias;
+    use backrunner_store::token_aliases::TokenAlias;
 
     use super::*;
 

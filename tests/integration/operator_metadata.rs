@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use backrunner_operator::metadata::{GroupCopy, MetadataError, MetadataStore, OwnerRecord};
-use backrunner_tests::{BackendSpec, connect, start_node, wait_until};
-use elliptics::bucket::{AclEntry, AclFlags, BucketMetadata, METADATA_NAMESPACE};
-use elliptics::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAlias, TokenAliases};
+use backrunner_store::bucket::{AclEntry, AclFlags, BucketMetadata, METADATA_NAMESPACE};
+use backrunner_store::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAlias, TokenAliases};
+use backrunner_tests::{connect, start_two_groups, wait_until};
 
 use crate::read_all;
 
@@ -32,13 +32,7 @@ fn sample(name: &str) -> BucketMetadata {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_store_on_real_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let a = start_node(&dir.path().join("a"), &[BackendSpec::new(1, 1)], &[]).await;
-    let b = start_node(
-        &dir.path().join("b"),
-        &[BackendSpec::new(1, 2)],
-        &[a.addr()],
-    )
-    .await;
+    let (a, b) = start_two_groups(dir.path()).await;
     let client = connect(&[a.addr()]).await;
     assert!(
         wait_until(std::time::Duration::from_secs(10), async || client
@@ -47,7 +41,7 @@ async fn metadata_store_on_real_nodes() {
             == 2)
         .await
     );
-    let store = MetadataStore::new(client.clone(), vec![1, 2]);
+    let store = MetadataStore::new(&client, vec![1, 2]);
 
     // Absent records read as None; removing an absent record is complete.
     assert!(store.read_bucket("photos").await.unwrap().is_none());
@@ -64,11 +58,6 @@ async fn metadata_store_on_real_nodes() {
     );
     assert_eq!(
         store.read_bucket("photos").await.unwrap(),
-        Some(meta.clone())
-    );
-    let proxy_store = backrunner_proxy::buckets::MetadataStore::new(&client, vec![1, 2]);
-    assert_eq!(
-        proxy_store.read_bucket("photos").await.unwrap(),
         Some(meta.clone())
     );
     let copies = store.read_bucket_copies("photos").await;
@@ -97,12 +86,12 @@ async fn metadata_store_on_real_nodes() {
     assert!(store.write_bucket(&meta).await.is_complete());
     assert_eq!(read_all(&g2, b"photos", 0, 0).await.unwrap(), meta.encode());
 
-    // Bucket list: read-modify-write, idempotent, shared with the proxy.
+    // Bucket list: read-modify-write, idempotent.
     assert!(store.add_to_list("list", "photos").await.unwrap());
     assert!(store.add_to_list("list", "videos").await.unwrap());
     assert!(!store.add_to_list("list", "photos").await.unwrap());
     assert_eq!(
-        proxy_store.read_list("list").await.unwrap().names(),
+        store.read_list("list").await.unwrap().names(),
         ["photos", "videos"]
     );
     assert!(store.remove_from_list("list", "photos").await.unwrap());

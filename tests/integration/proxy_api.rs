@@ -13,13 +13,7 @@ async fn proxy_upload_get_round_trip_sizes() {
     for (i, size) in [1usize, 64 << 10, (10 << 20) + 1].into_iter().enumerate() {
         let body = payload(i as u64 + 1, size);
         let key = format!("round/{size}.bin");
-        let r = fx
-            .http
-            .put(fx.url(&format!("/upload/b/{key}")))
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let r = fx.put(&format!("/upload/b/{key}"), body.to_vec()).await;
         assert_eq!(r.status(), 200, "upload {size}");
         let reply: serde_json::Value = json(r).await;
         assert_eq!(reply["bucket"], "b");
@@ -32,12 +26,7 @@ async fn proxy_upload_get_round_trip_sizes() {
             assert_eq!(info["id"].as_str().unwrap().len(), 128);
         }
 
-        let r = fx
-            .http
-            .get(fx.url(&format!("/get/b/{key}")))
-            .send()
-            .await
-            .unwrap();
+        let r = fx.get(&format!("/get/b/{key}")).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-length"], size.to_string().as_str());
         assert_eq!(r.headers()["accept-ranges"], "bytes");
@@ -48,11 +37,8 @@ async fn proxy_upload_get_round_trip_sizes() {
         assert!(got == body, "body of {size} bytes differs");
 
         let r = fx
-            .http
-            .head(fx.url(&format!("/get/b/{key}")))
-            .send()
-            .await
-            .unwrap();
+            .request(reqwest::Method::HEAD, &format!("/get/b/{key}"))
+            .await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-length"], size.to_string().as_str());
         assert!(r.bytes().await.unwrap().is_empty());
@@ -75,12 +61,8 @@ async fn proxy_upload_refusals_are_json() {
     expect_json_error(r, 400).await;
     let chunks = stream::iter([Ok::<_, std::io::Error>(b"abc".to_vec())]);
     let r = fx
-        .http
-        .post(fx.url("/upload/b/chunked"))
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+        .post("/upload/b/chunked", reqwest::Body::wrap_stream(chunks))
+        .await;
     assert_eq!(
         r.status(),
         200,
@@ -96,38 +78,25 @@ async fn proxy_upload_refusals_are_json() {
     let msg = expect_json_error(r, 413).await;
     assert!(msg.contains("100"), "{msg}");
     assert_eq!(fx.upload("small", "fits", &[1u8; 100]).await, 200);
-    let r = fx
-        .http
-        .post(fx.url("/upload/nosuch/k"))
-        .body(vec![1u8])
-        .send()
-        .await
-        .unwrap();
+    let r = fx.post("/upload/nosuch/k", vec![1u8]).await;
     let msg = expect_json_error(r, 404).await;
     assert!(msg.contains("nosuch"), "{msg}");
-    let r = fx
-        .http
-        .post(fx.url("/upload/b/"))
-        .body(vec![1u8])
-        .send()
-        .await
-        .unwrap();
+    let r = fx.post("/upload/b/", vec![1u8]).await;
     expect_json_error(r, 400).await;
-    let r = fx.http.get(fx.url("/upload/b/k")).send().await.unwrap();
+    let r = fx.get("/upload/b/k").await;
     expect_json_error(r, 405).await;
-    let r = fx.http.get(fx.url("/no/such/route")).send().await.unwrap();
+    let r = fx.get("/no/such/route").await;
     expect_json_error(r, 404).await;
-    let r = fx
-        .http
-        .get(fx.url("/get/b/never-written"))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get("/get/b/never-written").await;
     expect_json_error(r, 404).await;
 
     // A bucket created after start is loaded on demand.
-    let store = backrunner_proxy::buckets::MetadataStore::new(&fx.storage, vec![1, 2]);
-    store.write_bucket(&public_bucket("late")).await.unwrap();
+    let store = backrunner_store::MetadataStore::new(&fx.storage, vec![1, 2]);
+    store
+        .write_bucket(&public_bucket("late"))
+        .await
+        .check()
+        .unwrap();
     assert_eq!(fx.upload("late", "k", b"x").await, 200);
 }
 
@@ -158,9 +127,9 @@ async fn proxy_http2_and_extra_headers() {
     assert_eq!(r.status(), 206);
     assert_eq!(r.text().await.unwrap(), "h2c");
     // Extra headers decorate errors and 304s too.
-    let r = fx.http.get(fx.url("/get/b/missing")).send().await.unwrap();
+    let r = fx.get("/get/b/missing").await;
     assert_eq!(r.headers()["x-served-by"], "backrunner-test");
-    let first = fx.http.get(fx.url("/get/b/h2.txt")).send().await.unwrap();
+    let first = fx.get("/get/b/h2.txt").await;
     let etag = first.headers()["etag"].clone();
     let r = fx
         .http
@@ -177,12 +146,7 @@ async fn proxy_http2_and_extra_headers() {
 async fn proxy_lookup_delete_and_bulk_delete() {
     let fx = ProxyFixture::start(&[public_bucket("b")]).await;
     assert_eq!(fx.upload("b", "doomed", b"bye").await, 200);
-    let r = fx
-        .http
-        .get(fx.url("/lookup/b/doomed"))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get("/lookup/b/doomed").await;
     assert_eq!(r.status(), 200);
     let doc: serde_json::Value = json(r).await;
     assert_eq!(doc["success-groups"], serde_json::json!([1, 2]));
@@ -195,22 +159,14 @@ async fn proxy_lookup_delete_and_bulk_delete() {
     );
 
     let r = fx
-        .http
-        .delete(fx.url("/delete/b/doomed"))
-        .send()
-        .await
-        .unwrap();
+        .request(reqwest::Method::DELETE, "/delete/b/doomed")
+        .await;
     assert_eq!(r.status(), 200);
     let doc: serde_json::Value = json(r).await;
     assert_eq!(doc["success-groups"], serde_json::json!([1, 2]));
-    let r = fx.http.get(fx.url("/get/b/doomed")).send().await.unwrap();
+    let r = fx.get("/get/b/doomed").await;
     expect_json_error(r, 404).await;
-    let r = fx
-        .http
-        .get(fx.url("/lookup/b/doomed"))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get("/lookup/b/doomed").await;
     expect_json_error(r, 404).await;
     let r = fx
         .http
@@ -224,32 +180,17 @@ async fn proxy_lookup_delete_and_bulk_delete() {
         assert_eq!(fx.upload("b", k, k.as_bytes()).await, 200);
     }
     let r = fx
-        .http
-        .post(fx.url("/bulk_delete/b"))
-        .body(r#"{"keys": ["k1", "k2", "missing"]}"#)
-        .send()
-        .await
-        .unwrap();
+        .post("/bulk_delete/b", r#"{"keys": ["k1", "k2", "missing"]}"#)
+        .await;
     assert_eq!(r.status(), 200);
     let failures: serde_json::Value = json(r).await;
     let failures = failures.as_object().unwrap();
     assert_eq!(failures.keys().collect::<Vec<_>>(), ["missing"]);
     for k in ["k1", "k2"] {
-        let r = fx
-            .http
-            .get(fx.url(&format!("/get/b/{k}")))
-            .send()
-            .await
-            .unwrap();
+        let r = fx.get(&format!("/get/b/{k}")).await;
         assert_eq!(r.status(), 404);
     }
-    let r = fx
-        .http
-        .post(fx.url("/bulk_delete/b"))
-        .body("not json")
-        .send()
-        .await
-        .unwrap();
+    let r = fx.post("/bulk_delete/b", "not json").await;
     expect_json_error(r, 400).await;
 }
 
@@ -257,13 +198,7 @@ async fn proxy_lookup_delete_and_bulk_delete() {
 async fn proxy_keys_with_slashes_utf8_and_trace_ids() {
     let fx = ProxyFixture::start(&[public_bucket("b")]).await;
     let path = "/upload/b/dir/sub/%C3%A9t%C3%A9%20%2F%3F.txt";
-    let r = fx
-        .http
-        .post(fx.url(path))
-        .body("summer")
-        .send()
-        .await
-        .unwrap();
+    let r = fx.post(path, "summer").await;
     assert_eq!(r.status(), 200);
     let reply: serde_json::Value = json(r).await;
     assert_eq!(reply["key"], "dir/sub/été /?.txt");
@@ -284,10 +219,10 @@ async fn proxy_keys_with_slashes_utf8_and_trace_ids() {
         .await
         .unwrap();
     assert_eq!(data, b"summer");
-    let r = fx.http.get(fx.url("/ping")).send().await.unwrap();
+    let r = fx.get("/ping").await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request"));
-    let r = fx.http.get(fx.url("/readyz")).send().await.unwrap();
+    let r = fx.get("/readyz").await;
     assert_eq!(r.status(), 200);
 }
 
@@ -297,13 +232,7 @@ async fn proxy_cflags_and_ioflags_from_the_query() {
     let fx = ProxyFixture::start(&[public_bucket("b")]).await;
     let body = payload(77, 100_000);
     // cflags CHECKSUM: every group's file info carries the object's SHA-512.
-    let r = fx
-        .http
-        .put(fx.url("/upload/b/flagged?cflags=32"))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = fx.put("/upload/b/flagged?cflags=32", body.to_vec()).await;
     assert_eq!(r.status(), 200);
     let reply = json(r).await;
     let want = hex::encode(sha2::Sha512::digest(&body));
@@ -313,56 +242,24 @@ async fn proxy_cflags_and_ioflags_from_the_query() {
         assert_eq!(info["csum"], want.as_str(), "{info}");
     }
     // Without the flag the checksum is not computed (all zeros, as real eblob).
-    let r = fx
-        .http
-        .put(fx.url("/upload/b/plain"))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = fx.put("/upload/b/plain", body.to_vec()).await;
     let reply = json(r).await;
     assert_eq!(reply["reply"]["info"][0]["csum"], "0".repeat(128).as_str());
     // ioflags on reads (hex accepted) still return the object.
-    let r = fx
-        .http
-        .get(fx.url("/get/b/flagged?ioflags=0x4100"))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get("/get/b/flagged?ioflags=0x4100").await;
     assert_eq!(r.status(), 200);
     assert!(r.bytes().await.unwrap() == body);
     // Refused bits and garbage: 400 naming them; nothing written.
-    let r = fx
-        .http
-        .get(fx.url("/get/b/flagged?ioflags=2"))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get("/get/b/flagged?ioflags=2").await;
     let msg = expect_json_error(r, 400).await;
     assert!(msg.contains("ioflags 0x2 not allowed"), "{msg}");
-    let r = fx
-        .http
-        .put(fx.url("/upload/b/refused?cflags=0x202"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = fx.put("/upload/b/refused?cflags=0x202", "x").await;
     let msg = expect_json_error(r, 400).await;
     assert!(msg.contains("cflags 0x202 not allowed"), "{msg}");
-    let r = fx
-        .http
-        .get(fx.url("/lookup/b/refused?cflags=nope"))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get("/lookup/b/refused?cflags=nope").await;
     let msg = expect_json_error(r, 400).await;
     assert!(msg.contains("cflags must be a number"), "{msg}");
-    let r = fx
-        .http
-        .get(fx.url("/lookup/b/refused"))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get("/lookup/b/refused").await;
     assert_eq!(r.status(), 404);
 }
 
@@ -384,13 +281,7 @@ async fn proxy_redirect_points_at_the_blob_region_and_is_signed() {
         .build()
         .unwrap();
     let body = payload(9, 100_000);
-    let r = fx
-        .http
-        .put(fx.url("/upload/b/movie.mp4"))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = fx.put("/upload/b/movie.mp4", body.to_vec()).await;
     assert_eq!(r.status(), 200);
 
     for (range, start, len) in [
@@ -453,12 +344,7 @@ async fn proxy_redirect_points_at_the_blob_region_and_is_signed() {
 
     // Off by default: 503 with a reason.
     let off = ProxyFixture::start(&[public_bucket("b")]).await;
-    let r = off
-        .http
-        .get(off.url("/redirect/b/movie.mp4"))
-        .send()
-        .await
-        .unwrap();
+    let r = off.get("/redirect/b/movie.mp4").await;
     let msg = expect_json_error(r, 503).await;
     assert!(msg.contains("redirect_port"), "{msg}");
 }
@@ -475,13 +361,7 @@ async fn proxy_remotes_by_dns_name() {
         assert!(c.remotes.iter().all(|r| r.starts_with("localhost:")));
     })
     .await;
-    let r = fx
-        .http
-        .put(fx.url("/upload/b/by-name"))
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
+    let r = fx.put("/upload/b/by-name", "hello").await;
     assert_eq!(r.status(), 200);
     let reply = json(r).await;
     assert_eq!(reply["reply"]["success-groups"], serde_json::json!([1, 2]));

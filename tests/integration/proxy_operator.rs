@@ -14,13 +14,13 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use backrunner_crds::placement::{
+use backrunner_placement::wire::{
     BackendKey, MergedBackend, PLACEMENT_PATH, PlacementReport, PlacementView, REPORTS_PATH,
 };
-use backrunner_proxy::buckets::MetadataStore;
 use backrunner_proxy::signature::{authorization_header, sign};
+use backrunner_store::MetadataStore;
+use backrunner_store::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAlias, TokenAliases};
 use backrunner_tests::wait_until;
-use elliptics::token_aliases::{TokenAlias, TokenAliases};
 
 use crate::payload;
 use crate::proxy_support::{ProxyFixture, json, public_bucket, with_user};
@@ -76,6 +76,7 @@ async fn proxy_token_alias_works_until_replaced_or_expired() {
     store
         .write_aliases("rot", &alias_record(OLD, unix_now() + 600))
         .await
+        .check()
         .unwrap();
     let old_works = async || signed_upload(&fx, "rot", OLD).await == 200;
     assert!(
@@ -89,6 +90,7 @@ async fn proxy_token_alias_works_until_replaced_or_expired() {
     store
         .write_aliases("rot", &alias_record(OLD, unix_now() - 1))
         .await
+        .check()
         .unwrap();
     let old_refused = async || signed_upload(&fx, "rot", OLD).await == 403;
     assert!(wait_until(Duration::from_secs(5), old_refused).await);
@@ -98,11 +100,13 @@ async fn proxy_token_alias_works_until_replaced_or_expired() {
     store
         .write_aliases("rot", &alias_record(OLD, unix_now() + 600))
         .await
+        .check()
         .unwrap();
     assert!(wait_until(Duration::from_secs(5), old_works).await);
     store
-        .write_aliases_raw("rot", b"{\"version\":1,\"users\":")
+        .write_object(TOKEN_ALIASES_NAMESPACE, "rot", b"{\"version\":1,\"users\":")
         .await
+        .check()
         .unwrap();
     assert!(
         wait_until(Duration::from_secs(5), old_refused).await,
@@ -120,10 +124,12 @@ async fn proxy_token_alias_expiry_is_checked_per_request() {
     store
         .write_bucket(&with_user(public_bucket("late"), "alice", NEW, 2))
         .await
+        .check()
         .unwrap();
     store
         .write_aliases("late", &alias_record(OLD, expires_at))
         .await
+        .check()
         .unwrap();
     // Loaded on demand, with its aliases.
     assert_eq!(signed_upload(&fx, "late", OLD).await, 200);
@@ -206,21 +212,15 @@ async fn two_bucket_proxy(hub: &str) -> ProxyFixture {
         c.placement_staleness_secs = 3;
     })
     .await;
-    let loaded = async || {
-        json(fx.http.get(fx.url("/stat")).send().await.unwrap()).await["stats_loaded"] == true
-    };
+    let loaded = async || json(fx.get("/stat").await).await["stats_loaded"] == true;
     assert!(wait_until(Duration::from_secs(10), loaded).await);
     fx
 }
 
 async fn upload_anywhere(fx: &ProxyFixture, i: usize, body: &[u8]) -> String {
     let r = fx
-        .http
-        .post(fx.url(&format!("/nobucket_upload/op/{i}")))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+        .post(&format!("/nobucket_upload/op/{i}"), body.to_vec())
+        .await;
     assert_eq!(r.status(), 200);
     json(r).await["bucket"].as_str().unwrap().to_owned()
 }
@@ -257,15 +257,7 @@ async fn share_until(
 
 /// The value of an unlabelled metric in the proxy's `/metrics`.
 async fn metric(fx: &ProxyFixture, name: &str) -> Option<f64> {
-    let text = fx
-        .http
-        .get(fx.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = fx.get("/metrics").await.text().await.unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use backrunner_node::Node;
-use backrunner_proxy::buckets::MetadataStore;
 use backrunner_proxy::server::serve_tls;
 use backrunner_proxy::tls::{ReloadingTls, TlsFiles};
 use backrunner_proxy::{AppState, ProxyConfig, ServeOptions, app, serve};
-use backrunner_tests::{BackendSpec, connect, start_node, wait_until};
-use elliptics::bucket::{AclEntry, AclFlags, BucketList, BucketMetadata};
+use backrunner_store::MetadataStore;
+use backrunner_store::bucket::{AclEntry, AclFlags, BucketMetadata};
+use backrunner_tests::{connect, start_two_groups, wait_until};
 use tokio::sync::watch;
 
 /// A running proxy over two nodes.
@@ -46,7 +46,7 @@ pub fn with_user(mut meta: BucketMetadata, user: &str, token: &str, flags: u64) 
             version: 1,
             user: user.into(),
             token: token.into(),
-            flags: AclFlags(flags),
+            flags: AclFlags::from_bits_retain(flags),
         },
     );
     meta
@@ -60,13 +60,7 @@ impl ProxyFixture {
         tweak: impl FnOnce(&mut ProxyConfig),
     ) -> ProxyFixture {
         let dir = tempfile::tempdir().unwrap();
-        let n1 = start_node(&dir.path().join("n1"), &[BackendSpec::new(1, 1)], &[]).await;
-        let n2 = start_node(
-            &dir.path().join("n2"),
-            &[BackendSpec::new(1, 2)],
-            &[n1.addr()],
-        )
-        .await;
+        let (n1, n2) = start_two_groups(dir.path()).await;
         let storage = connect(&[n1.addr(), n2.addr()]).await;
         assert!(wait_until(Duration::from_secs(10), async || storage.nodes().len() == 2).await);
         let mut config = ProxyConfig {
@@ -79,15 +73,13 @@ impl ProxyFixture {
         };
         tweak(&mut config);
         let store = MetadataStore::new(&storage, config.metadata_groups.clone());
-        let mut list = BucketList::default();
         for meta in buckets {
-            store.write_bucket(meta).await.unwrap();
-            list.insert(&meta.name);
+            store.write_bucket(meta).await.check().unwrap();
+            store
+                .add_to_list(&config.bucket_list_key, &meta.name)
+                .await
+                .unwrap();
         }
-        store
-            .write_list(&config.bucket_list_key, &list)
-            .await
-            .unwrap();
 
         let proxy_client =
             elliptics::Client::connect(config.resolved_client_config().await.unwrap())
@@ -169,14 +161,47 @@ impl ProxyFixture {
         format!("{}{path}", self.base)
     }
 
-    /// Uploads `body` to `/upload/{bucket}/{key}` without credentials; returns the status.
-    pub async fn upload(&self, bucket: &str, key: &str, body: &[u8]) -> reqwest::StatusCode {
+    /// `method path` (relative to [`ProxyFixture::base`]) without credentials.
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
         self.http
-            .post(self.url(&format!("/upload/{bucket}/{key}")))
-            .body(body.to_vec())
+            .request(method, self.url(path))
             .send()
             .await
             .unwrap()
+    }
+
+    /// `GET path` without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path).await
+    }
+
+    /// `method path` with `body`, without credentials.
+    pub async fn request_with_body(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let request = self.http.request(method, self.url(path)).body(body);
+        request.send().await.unwrap()
+    }
+
+    /// `POST path` with `body`, without credentials.
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.request_with_body(reqwest::Method::POST, path, body)
+            .await
+    }
+
+    /// `PUT path` with `body`, without credentials.
+    pub async fn put(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.request_with_body(reqwest::Method::PUT, path, body)
+            .await
+    }
+
+    /// Uploads `body` to `/upload/{bucket}/{key}` without credentials; returns the status.
+    pub async fn upload(&self, bucket: &str, key: &str, body: &[u8]) -> reqwest::StatusCode {
+        self.post(&format!("/upload/{bucket}/{key}"), body.to_vec())
+            .await
             .status()
     }
 
@@ -208,4 +233,60 @@ pub async fn expect_json_error(response: reqwest::Response, status: u16) -> Stri
 /// The body of `response` as JSON.
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+/// `VmHWM` (peak resident set size) of this process in bytes.
+pub fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// A streamed request body of `count` copies of `piece`, and the SHA-256 of all of it.
+pub fn repeated_body(piece: bytes::Bytes, count: usize) -> (reqwest::Body, Vec<u8>) {
+    use futures_util::StreamExt;
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    for _ in 0..count {
+        digest.update(&piece);
+    }
+    let pieces =
+        futures_util::stream::iter(0..count).map(move |_| Ok::<_, std::io::Error>(piece.clone()));
+    (
+        reqwest::Body::wrap_stream(pieces),
+        digest.finalize().to_vec(),
+    )
+}
+
+/// Streams `GET path` and asserts a 200 with `Content-Length: size` whose body is exactly
+/// `size` bytes with SHA-256 `expected`, without holding the body in memory.
+pub async fn assert_streamed_get(fx: &ProxyFixture, path: &str, size: usize, expected: &[u8]) {
+    use futures_util::StreamExt;
+    use sha2::Digest;
+    let r = fx.get(path).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], size.to_string().as_str());
+    let mut stream = r.bytes_stream();
+    let (mut got, mut n) = (sha2::Sha256::new(), 0usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        n += chunk.len();
+        got.update(&chunk);
+    }
+    assert_eq!(n, size);
+    assert!(got.finalize()[..] == *expected, "content differs");
+}
+
+/// Asserts that the peak RSS grew by less than 128 MiB since `before` while a `size`-byte
+/// `what` (e.g. `"object"`) went through.
+pub fn assert_bounded_rss_growth(before: u64, size: usize, what: &str) {
+    let growth = peak_rss().saturating_sub(before);
+    eprintln!("peak RSS growth: {} MiB", growth >> 20);
+    assert!(
+        growth < (128 << 20),
+        "peak RSS grew by {} MiB for a {} MiB {what}",
+        growth >> 20,
+        size >> 20
+    );
 }

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use backrunner_proxy::buckets::{MetadataStore, valid_bucket_name};
 use backrunner_proxy::config::DEFAULT_BUCKET_LIST_KEY;
-use elliptics::bucket::{AclEntry, AclFlags, BucketMetadata};
+use backrunner_store::bucket::{AclEntry, AclFlags, BucketMetadata};
+use backrunner_store::{MetadataStore, WriteReport, valid_bucket_name};
 
 /// Arguments of `backrunner bucket`.
 #[derive(Debug, clap::Args)]
@@ -91,7 +91,7 @@ pub fn parse_acl(spec: &str) -> anyhow::Result<AclEntry> {
         version: 1,
         user: user.to_owned(),
         token: token.to_owned(),
-        flags: AclFlags(flags),
+        flags: AclFlags::from_bits_retain(flags),
     })
 }
 
@@ -125,15 +125,12 @@ async fn act(store: &MetadataStore, args: &BucketArgs) -> anyhow::Result<()> {
                 let entry = parse_acl(spec)?;
                 meta.acl.insert(entry.user.clone(), entry);
             }
-            store
-                .write_bucket(&meta)
-                .await
-                .context("writing bucket metadata")?;
+            taken_by_one(store.write_bucket(&meta).await).context("writing bucket metadata")?;
             if !args.list_key.is_empty() {
-                let mut list = store.read_list(&args.list_key).await?;
-                if list.insert(name) {
-                    store.write_list(&args.list_key, &list).await?;
-                }
+                store
+                    .add_to_list(&args.list_key, name)
+                    .await
+                    .context("adding the bucket to the bucket list")?;
             }
             println!(
                 "bucket {name} written (groups {groups:?}, {} ACL entries)",
@@ -172,17 +169,24 @@ async fn act(store: &MetadataStore, args: &BucketArgs) -> anyhow::Result<()> {
             }
         }
         BucketAction::Delete { name } => {
-            if let Err(e) = store.remove_bucket(name).await {
-                anyhow::ensure!(e.is_not_found(), "removing bucket metadata: {e}");
-            }
+            taken_by_one(store.remove_bucket(name).await).context("removing bucket metadata")?;
             if !args.list_key.is_empty() {
-                let mut list = store.read_list(&args.list_key).await?;
-                if list.remove(name) {
-                    store.write_list(&args.list_key, &list).await?;
-                }
+                store
+                    .remove_from_list(&args.list_key, name)
+                    .await
+                    .context("removing the bucket from the bucket list")?;
             }
             println!("bucket {name} removed");
         }
+    }
+    Ok(())
+}
+
+/// `Ok` when at least one metadata group took a write (the others are named on stderr: the
+/// operator's drift detection or a rerun repairs them), an error when none did.
+fn taken_by_one(report: WriteReport) -> anyhow::Result<()> {
+    for (group, error) in report.check_any()? {
+        eprintln!("warning: metadata group {group} did not take the write: {error}");
     }
     Ok(())
 }

@@ -10,8 +10,8 @@ use anyhow::Context;
 use backrunner_node::Node;
 use backrunner_node::config::{BackendConfig, NodeConfig};
 use backrunner_proxy::ProxyConfig;
-use backrunner_proxy::buckets::MetadataStore;
-use elliptics::bucket::{AclEntry, AclFlags, BucketList, BucketMetadata};
+use backrunner_store::MetadataStore;
+use backrunner_store::{AclEntry, AclFlags, BucketMetadata};
 use tokio::net::TcpListener;
 
 /// User of the `private` bucket.
@@ -79,12 +79,12 @@ async fn write_buckets(config: &ProxyConfig, token: &str) -> anyhow::Result<()> 
             flags: AclFlags::WRITE,
         },
     );
-    let mut list = BucketList::default();
     for meta in [&public, &private] {
-        store.write_bucket(meta).await?;
-        list.insert(&meta.name);
+        store.write_bucket(meta).await.check()?;
+        store
+            .add_to_list(&config.bucket_list_key, &meta.name)
+            .await?;
     }
-    store.write_list(&config.bucket_list_key, &list).await?;
     client.shutdown().await;
     Ok(())
 }

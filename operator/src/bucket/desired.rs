@@ -12,8 +12,8 @@
 
 use backrunner_crds::AclPolicySpec;
 use backrunner_crds::bucket::{AclUserSummary, BucketSpec, reasons};
-use elliptics::bucket::{AclEntry, AclFlags, BucketMetadata};
-use elliptics::token_aliases::{TokenAlias, TokenAliases};
+use backrunner_store::bucket::{AclEntry, AclFlags, BucketMetadata};
+use backrunner_store::token_aliases::{TokenAlias, TokenAliases};
 use sha2::{Digest, Sha256};
 
 use crate::acl_policy::rotation::{PreviousToken, TokenBook};
@@ -141,7 +141,7 @@ pub fn build_metadata(name: &str, spec: &BucketSpec, users: &[ResolvedUser]) -> 
                 version: ACL_ENTRY_VERSION,
                 user: u.name.clone(),
                 token: u.token.clone(),
-                flags: AclFlags(u.flags),
+                flags: AclFlags::from_bits_retain(u.flags),
             },
         );
     }

@@ -1,6 +1,6 @@
 //! Tests of the placement merge, staleness and report validation.
 
-use backrunner_crds::placement::{BackendKey, BackendWriteReport, PlacementReport};
+use backrunner_placement::wire::{BackendKey, BackendWriteReport, PlacementReport};
 
 use super::*;
 

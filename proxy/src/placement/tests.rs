@@ -1,7 +1,7 @@
 //! Placement report and view conversion tests: units (seconds ↔ nanoseconds), backend
 //! naming, group resolution, and what is left out.
 
-use backrunner_crds::placement::MergedBackend;
+use backrunner_placement::wire::MergedBackend;
 
 use super::*;
 

@@ -16,12 +16,12 @@
 //! bytes after the array are ignored. It never panics and never allocates more than a small
 //! multiple of its input.
 //!
-//! The bucket list object (bucket names separated by newlines) is [`BucketList`].
+//! The bucket list object (bucket names separated by newlines) is
+//! [`BucketList`](crate::BucketList).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt;
-use std::ops::BitOr;
 
 use rmp::encode::{ByteBuf, ValueWriteError};
 use rmpv::ValueRef;
@@ -35,45 +35,46 @@ pub const METADATA_VERSION: u64 = 1;
 /// Number of elements of the metadata array (the reader requires at least this many).
 pub const METADATA_FIELDS: usize = 10;
 
+/// Longest bucket name accepted.
+pub const MAX_BUCKET_NAME: usize = 255;
+
+/// `name` when it can be a bucket name: non-empty, at most [`MAX_BUCKET_NAME`] bytes, no
+/// `/`, no control characters.
+pub fn valid_bucket_name(name: &str) -> Option<&str> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_BUCKET_NAME
+        && !name.contains('/')
+        && !name.chars().any(char::is_control);
+    ok.then_some(name)
+}
+
 /// Nesting limit while decoding (the format itself needs 3 levels).
 const MAX_DECODE_DEPTH: usize = 32;
 
-/// ACL flag bits of one user (DESIGN contract 4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AclFlags(pub u64);
-
-impl AclFlags {
-    /// No flag: reads with a valid signature only.
-    pub const NONE: AclFlags = AclFlags(0);
-    /// Requests of this user are never checked for a signature ("reads without a token").
-    pub const NO_TOKEN: AclFlags = AclFlags(1);
-    /// The user may upload and delete.
-    pub const WRITE: AclFlags = AclFlags(2);
-    /// The user may administer the bucket (unused by the original Backrunner).
-    pub const ADMIN: AclFlags = AclFlags(4);
-
-    /// The raw bits.
-    pub fn bits(self) -> u64 {
-        self.0
-    }
-
-    /// True when every bit of `other` is set in `self`.
-    pub fn contains(self, other: AclFlags) -> bool {
-        self.0 & other.0 == other.0
+bitflags::bitflags! {
+    /// ACL flag bits of one user (DESIGN contract 4). Bits this code gives no meaning are
+    /// kept as read, so a write never drops what an original Backrunner stored.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct AclFlags: u64 {
+        /// Requests of this user are never checked for a signature ("reads without a token").
+        const NO_TOKEN = 1;
+        /// The user may upload and delete.
+        const WRITE = 2;
+        /// The user may administer the bucket (RIFT's management endpoints).
+        const ADMIN = 4;
+        // Unknown bits are retained.
+        const _ = !0;
     }
 }
 
-impl BitOr for AclFlags {
-    type Output = AclFlags;
-
-    fn bitor(self, rhs: AclFlags) -> AclFlags {
-        AclFlags(self.0 | rhs.0)
-    }
+impl AclFlags {
+    /// No flag: reads with a valid signature only.
+    pub const NONE: AclFlags = AclFlags::empty();
 }
 
 impl fmt::Display for AclFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#x}", self.0)
+        write!(f, "{:#x}", self.bits())
     }
 }
 
@@ -280,7 +281,7 @@ fn acl_entry_of(value: &ValueRef<'_>) -> Result<AclEntry, BucketMetaError> {
         version: u64_of(&parts[0], "acl version")?,
         user: string_of(&parts[1], "acl user")?,
         token: string_of(&parts[2], "acl token")?,
-        flags: AclFlags(u64_of(&parts[3], "acl flags")?),
+        flags: AclFlags::from_bits_retain(u64_of(&parts[3], "acl flags")?),
     })
 }
 
@@ -306,63 +307,6 @@ fn string_of(value: &ValueRef<'_>, field: &'static str) -> Result<String, Bucket
         _ => return Err(wrong_type(field, "string")),
     };
     String::from_utf8(bytes.to_vec()).map_err(|_| wrong_type(field, "UTF-8 string"))
-}
-
-/// The bucket list object: bucket names separated by newlines.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BucketList {
-    names: Vec<String>,
-}
-
-impl BucketList {
-    /// Parses the object: lines are trimmed, empty lines, non-UTF-8 lines and repeated names
-    /// are skipped; order is kept.
-    pub fn parse(bytes: &[u8]) -> BucketList {
-        let mut list = BucketList::default();
-        for line in bytes.split(|b| *b == b'\n') {
-            if let Ok(name) = std::str::from_utf8(line) {
-                list.insert(name);
-            }
-        }
-        list
-    }
-
-    /// Renders the object: one name per line, each followed by `\n`.
-    pub fn render(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for name in &self.names {
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'\n');
-        }
-        out
-    }
-
-    /// Appends `name` (trimmed) unless it is empty or already listed; true when added.
-    pub fn insert(&mut self, name: &str) -> bool {
-        let name = name.trim();
-        if name.is_empty() || self.contains(name) {
-            return false;
-        }
-        self.names.push(name.to_owned());
-        true
-    }
-
-    /// Removes `name`; true when it was listed.
-    pub fn remove(&mut self, name: &str) -> bool {
-        let before = self.names.len();
-        self.names.retain(|n| n != name.trim());
-        self.names.len() != before
-    }
-
-    /// True when `name` is listed.
-    pub fn contains(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name)
-    }
-
-    /// The names, in list order.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
 }
 
 #[cfg(test)]
@@ -504,26 +448,19 @@ mod tests {
     }
 
     #[test]
+    fn bucket_names() {
+        assert_eq!(valid_bucket_name("photos"), Some("photos"));
+        assert_eq!(valid_bucket_name(""), None);
+        assert_eq!(valid_bucket_name("a/b"), None);
+        assert_eq!(valid_bucket_name("a\nb"), None);
+        assert_eq!(valid_bucket_name(&"x".repeat(256)), None);
+    }
+
+    #[test]
     fn debug_output_hides_tokens() {
         let text = format!("{:?}", known_bucket());
         assert!(!text.contains("secret"), "{text}");
         assert!(text.contains("alice"));
-    }
-
-    #[test]
-    fn bucket_list_parse_and_render() {
-        let list = BucketList::parse(b"  a \r\n\nb\n\xff\xfe\na\nc");
-        assert_eq!(list.names(), ["a", "b", "c"]);
-        assert_eq!(list.render(), b"a\nb\nc\n");
-        assert_eq!(BucketList::parse(&list.render()), list);
-        let mut list = list;
-        assert!(!list.insert(" b "));
-        assert!(list.insert("d"));
-        assert!(list.remove("a"));
-        assert!(!list.remove("a"));
-        assert!(list.contains("d"));
-        assert_eq!(list.render(), b"b\nc\nd\n");
-        assert!(BucketList::parse(b"").names().is_empty());
     }
 
     fn arb_bucket() -> impl Strategy<Value = BucketMetadata> {
@@ -532,7 +469,7 @@ mod tests {
                 version,
                 user,
                 token,
-                flags: AclFlags(flags),
+                flags: AclFlags::from_bits_retain(flags),
             },
         );
         (

@@ -1,6 +1,7 @@
 //! The placement-hub wire contract between proxies and the operator (JSON over HTTP):
 //! what a proxy reports with `POST /v1/reports`, and the merged view `GET /v1/placement`
-//! returns. Plain serde types, shared so both sides agree by construction.
+//! returns. Plain serde types, shared so both sides agree by construction; the proxy uses
+//! them without compiling any Kubernetes crate.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,25 @@
+//! What Backrunner stores in Elliptics besides user data: its own formats and the one store
+//! that reads and writes them.
+//!
+//! - [`bucket`]: bucket metadata, the msgpack object an original Backrunner reads (DESIGN
+//!   contract 2), with its ACL flags and the bucket-name rule;
+//! - [`bucket_list`]: the bucket list object (names, one per line);
+//! - [`token_aliases`]: previous ACL tokens a rotation keeps valid for a while;
+//! - [`ownership`]: who manages a bucket (a Kubernetes resource, or nobody);
+//! - [`metadata_store`]: [`MetadataStore`], the one type that reads and writes all of the
+//!   above in the metadata groups, with one write rule.
+//!
+//! `elliptics` below it knows only the protocol and the client; the proxy, the operator and
+//! the `backrunner` CLI above it never encode these objects themselves.
+
+pub mod bucket;
+pub mod bucket_list;
+pub mod metadata_store;
+pub mod ownership;
+pub mod token_aliases;
+
+pub use bucket::{AclEntry, AclFlags, BucketMetaError, BucketMetadata, valid_bucket_name};
+pub use bucket_list::BucketList;
+pub use metadata_store::{GroupCopy, MetadataError, MetadataStore, WriteReport};
+pub use ownership::OwnerRecord;
+pub use token_aliases::TokenAliases;

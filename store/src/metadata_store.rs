@@ -1,0 +1,386 @@
+//! [`MetadataStore`]: Backrunner's records in the metadata groups of an Elliptics cluster —
+//! bucket metadata (namespace `bucket`, the msgpack object of DESIGN contract 2), the bucket
+//! list, the token-alias record of each bucket, and the ownership record. The proxy, the
+//! operator and `backrunner bucket` all read and write through it.
+//!
+//! One write rule: a write or remove goes to every metadata group (one plain WRITE each) and
+//! its [`WriteReport`] says which groups took it. The caller decides what is enough:
+//! [`WriteReport::check`] wants every group (the operator, which retries until they all
+//! agree), [`WriteReport::check_any`] one (the admin command, which prints the rest). Reads
+//! take the first group that has the object; [`MetadataStore::read_copies`] reads every
+//! group on its own, for drift detection.
+
+use elliptics::Session;
+use elliptics::client::Client;
+use futures_util::future::join_all;
+
+use crate::bucket::{BucketMetadata, METADATA_NAMESPACE};
+use crate::bucket_list::BucketList;
+use crate::ownership::{OWNER_NAMESPACE, OwnerRecord};
+use crate::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAliases};
+
+/// Largest object read from the metadata groups (1 MiB).
+pub const MAX_OBJECT_BYTES: u64 = 1 << 20;
+
+/// Why a metadata operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// Storage refused or could not be reached (every group failed for a read).
+    #[error("{namespace}/{key}: {source}")]
+    Storage {
+        /// Elliptics namespace of the object.
+        namespace: &'static str,
+        /// Key of the object.
+        key: String,
+        /// The client's error.
+        #[source]
+        source: elliptics::Error,
+    },
+    /// The stored object is not in the expected format.
+    #[error("{namespace}/{key}: malformed record: {reason}")]
+    Malformed {
+        /// Elliptics namespace of the object.
+        namespace: &'static str,
+        /// Key of the object.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Some metadata groups did not take a write or remove.
+    #[error("{namespace}/{key}: failed in groups {}", describe_failures(.failed))]
+    Partial {
+        /// Elliptics namespace of the object.
+        namespace: &'static str,
+        /// Key of the object.
+        key: String,
+        /// `(group, error)` per failed group.
+        failed: Vec<(u32, String)>,
+    },
+}
+
+impl MetadataError {
+    /// Whether retrying later may help (storage unreachable or some groups down).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MetadataError::Storage { source, .. } => source.is_transient(),
+            MetadataError::Partial { .. } => true,
+            MetadataError::Malformed { .. } => false,
+        }
+    }
+}
+
+fn describe_failures(failed: &[(u32, String)]) -> String {
+    failed
+        .iter()
+        .map(|(g, e)| format!("{g} ({e})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Per-group result of a write or remove in the metadata groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Namespace of the object.
+    pub namespace: &'static str,
+    /// Key of the object.
+    pub key: String,
+    /// Groups that took it.
+    pub ok: Vec<u32>,
+    /// Groups that failed, with the error.
+    pub failed: Vec<(u32, String)>,
+}
+
+impl WriteReport {
+    /// Whether every group took it.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+
+    /// `Ok` when every group took it, [`MetadataError::Partial`] otherwise.
+    pub fn check(self) -> Result<(), MetadataError> {
+        if self.failed.is_empty() {
+            return Ok(());
+        }
+        Err(self.into_partial())
+    }
+
+    /// `Ok` with the groups that failed (maybe none) when at least one group took it,
+    /// [`MetadataError::Partial`] when none did.
+    pub fn check_any(self) -> Result<Vec<(u32, String)>, MetadataError> {
+        if self.ok.is_empty() {
+            return Err(self.into_partial());
+        }
+        Ok(self.failed)
+    }
+
+    fn into_partial(self) -> MetadataError {
+        MetadataError::Partial {
+            namespace: self.namespace,
+            key: self.key,
+            failed: self.failed,
+        }
+    }
+}
+
+/// What one metadata group holds under a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupCopy {
+    /// The object's bytes.
+    Present(Vec<u8>),
+    /// The group does not have it.
+    Missing,
+    /// The group could not be read (message).
+    Unreadable(String),
+}
+
+/// The operator's records in the metadata groups of one cluster.
+#[derive(Debug, Clone)]
+pub struct MetadataStore {
+    client: Client,
+    groups: Vec<u32>,
+}
+
+impl MetadataStore {
+    /// A store over `client` writing to and reading from `groups`.
+    pub fn new(client: &Client, groups: Vec<u32>) -> MetadataStore {
+        MetadataStore {
+            client: client.clone(),
+            groups,
+        }
+    }
+
+    /// The metadata groups.
+    pub fn groups(&self) -> &[u32] {
+        &self.groups
+    }
+
+    fn session(&self, namespace: &str, groups: Vec<u32>) -> Session {
+        self.client.session().groups(groups).namespace(namespace)
+    }
+
+    /// Reads an object from the first group that has it; `Ok(None)` when no group does.
+    pub async fn read_object(
+        &self,
+        namespace: &'static str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, MetadataError> {
+        read_whole(&self.session(namespace, self.groups.clone()), key)
+            .await
+            .map_err(|source| MetadataError::Storage {
+                namespace,
+                key: key.to_owned(),
+                source,
+            })
+    }
+
+    /// Reads an object from every group separately, in group order.
+    pub async fn read_copies(&self, namespace: &'static str, key: &str) -> Vec<(u32, GroupCopy)> {
+        let reads = self.groups.iter().map(|&g| async move {
+            let copy = match read_whole(&self.session(namespace, vec![g]), key).await {
+                Ok(Some(bytes)) => GroupCopy::Present(bytes),
+                Ok(None) => GroupCopy::Missing,
+                Err(e) => GroupCopy::Unreadable(e.to_string()),
+            };
+            (g, copy)
+        });
+        join_all(reads).await
+    }
+
+    /// Writes an object to every metadata group (one plain WRITE each).
+    pub async fn write_object(
+        &self,
+        namespace: &'static str,
+        key: &str,
+        bytes: &[u8],
+    ) -> WriteReport {
+        let session = self.session(namespace, self.groups.clone());
+        let mut report = WriteReport {
+            namespace,
+            key: key.to_owned(),
+            ok: Vec::new(),
+            failed: Vec::new(),
+        };
+        match session
+            .write(key.as_bytes(), bytes, bytes.len() as u64, 0)
+            .await
+        {
+            Ok(outcome) => {
+                for r in outcome.results {
+                    match r.result {
+                        Ok(_) => report.ok.push(r.group),
+                        Err(e) => report.failed.push((r.group, e.to_string())),
+                    }
+                }
+            }
+            Err(e) => {
+                report.failed = failures_of(&self.groups, e)
+                    .into_iter()
+                    .map(|(g, e)| (g, e.to_string()))
+                    .collect();
+            }
+        }
+        if !report.failed.is_empty() {
+            tracing::warn!(namespace, key, failed = %describe_failures(&report.failed), "metadata write failed in some groups");
+        }
+        report
+    }
+
+    /// Removes an object from every metadata group; a group without it counts as done.
+    pub async fn remove_object(&self, namespace: &'static str, key: &str) -> WriteReport {
+        let session = self.session(namespace, self.groups.clone());
+        let mut report = WriteReport {
+            namespace,
+            key: key.to_owned(),
+            ok: Vec::new(),
+            failed: Vec::new(),
+        };
+        match session.remove(key.as_bytes()).await {
+            Ok(results) => {
+                for r in results {
+                    match r.result {
+                        Err(e) if !e.is_not_found() => report.failed.push((r.group, e.to_string())),
+                        _ => report.ok.push(r.group),
+                    }
+                }
+            }
+            Err(e) if e.is_not_found() => report.ok = self.groups.clone(),
+            Err(e) => {
+                // Every group failed; the not-found ones are done all the same.
+                for (g, e) in failures_of(&self.groups, e) {
+                    if e.is_not_found() {
+                        report.ok.push(g);
+                    } else {
+                        report.failed.push((g, e.to_string()));
+                    }
+                }
+            }
+        }
+        report
+    }
+
+    /// Reads bucket `name`'s metadata; `Ok(None)` when absent.
+    pub async fn read_bucket(&self, name: &str) -> Result<Option<BucketMetadata>, MetadataError> {
+        let Some(bytes) = self.read_object(METADATA_NAMESPACE, name).await? else {
+            return Ok(None);
+        };
+        BucketMetadata::decode(&bytes)
+            .map(Some)
+            .map_err(|e| malformed(METADATA_NAMESPACE, name, e.to_string()))
+    }
+
+    /// The raw metadata object of bucket `name` in every group (drift detection).
+    pub async fn read_bucket_copies(&self, name: &str) -> Vec<(u32, GroupCopy)> {
+        self.read_copies(METADATA_NAMESPACE, name).await
+    }
+
+    /// Writes bucket metadata to every metadata group.
+    pub async fn write_bucket(&self, meta: &BucketMetadata) -> WriteReport {
+        self.write_object(METADATA_NAMESPACE, &meta.name, &meta.encode())
+            .await
+    }
+
+    /// Removes bucket `name`'s metadata from every metadata group.
+    pub async fn remove_bucket(&self, name: &str) -> WriteReport {
+        self.remove_object(METADATA_NAMESPACE, name).await
+    }
+
+    /// Reads the bucket list under `key` (empty when absent).
+    pub async fn read_list(&self, key: &str) -> Result<BucketList, MetadataError> {
+        let bytes = self.read_object(METADATA_NAMESPACE, key).await?;
+        Ok(BucketList::parse(bytes.as_deref().unwrap_or_default()))
+    }
+
+    /// Adds `name` to the bucket list under `key` (read-modify-write); `true` when it was
+    /// written, `false` when already listed.
+    pub async fn add_to_list(&self, key: &str, name: &str) -> Result<bool, MetadataError> {
+        self.update_list(key, |list| list.insert(name)).await
+    }
+
+    /// Removes `name` from the bucket list under `key`; `true` when it was listed.
+    pub async fn remove_from_list(&self, key: &str, name: &str) -> Result<bool, MetadataError> {
+        self.update_list(key, |list| list.remove(name)).await
+    }
+
+    /// Read-modify-write of the bucket list: writes it back only when `change` says it changed.
+    async fn update_list(
+        &self,
+        key: &str,
+        change: impl FnOnce(&mut BucketList) -> bool,
+    ) -> Result<bool, MetadataError> {
+        let mut list = self.read_list(key).await?;
+        if !change(&mut list) {
+            return Ok(false);
+        }
+        self.write_object(METADATA_NAMESPACE, key, &list.render())
+            .await
+            .check()?;
+        Ok(true)
+    }
+
+    /// Reads the token-alias record of bucket `name`; `Ok(None)` when absent.
+    pub async fn read_aliases(&self, name: &str) -> Result<Option<TokenAliases>, MetadataError> {
+        let Some(bytes) = self.read_object(TOKEN_ALIASES_NAMESPACE, name).await? else {
+            return Ok(None);
+        };
+        TokenAliases::decode(&bytes)
+            .map(Some)
+            .map_err(|e| malformed(TOKEN_ALIASES_NAMESPACE, name, e.to_string()))
+    }
+
+    /// Writes the token-alias record of bucket `name`.
+    pub async fn write_aliases(&self, name: &str, aliases: &TokenAliases) -> WriteReport {
+        self.write_object(TOKEN_ALIASES_NAMESPACE, name, &aliases.encode())
+            .await
+    }
+
+    /// Removes the token-alias record of bucket `name`.
+    pub async fn remove_aliases(&self, name: &str) -> WriteReport {
+        self.remove_object(TOKEN_ALIASES_NAMESPACE, name).await
+    }
+
+    /// Reads the ownership record of bucket `name`; `Ok(None)` when absent.
+    pub async fn read_owner(&self, name: &str) -> Result<Option<OwnerRecord>, MetadataError> {
+        let Some(bytes) = self.read_object(OWNER_NAMESPACE, name).await? else {
+            return Ok(None);
+        };
+        OwnerRecord::decode(&bytes)
+            .map(Some)
+            .map_err(|e| malformed(OWNER_NAMESPACE, name, e))
+    }
+
+    /// Writes the ownership record of bucket `name`.
+    pub async fn write_owner(&self, name: &str, record: &OwnerRecord) -> WriteReport {
+        self.write_object(OWNER_NAMESPACE, name, &record.encode())
+            .await
+    }
+
+    /// Removes the ownership record of bucket `name`.
+    pub async fn remove_owner(&self, name: &str) -> WriteReport {
+        self.remove_object(OWNER_NAMESPACE, name).await
+    }
+}
+
+fn malformed(namespace: &'static str, key: &str, reason: String) -> MetadataError {
+    MetadataError::Malformed {
+        namespace,
+        key: key.to_owned(),
+        reason,
+    }
+}
+
+/// `(group, error)` for every group from the combined error of a multi-group operation.
+fn failures_of(groups: &[u32], e: elliptics::Error) -> Vec<(u32, elliptics::Error)> {
+    match e {
+        elliptics::Error::AllGroupsFailed { errors } => errors,
+        e => groups.iter().map(|g| (*g, e.clone())).collect(),
+    }
+}
+
+/// Reads a whole object (bounded by [`MAX_OBJECT_BYTES`]); `Ok(None)` when not found.
+async fn read_whole(session: &Session, key: &str) -> Result<Option<Vec<u8>>, elliptics::Error> {
+    match session.read_bounded(key.as_bytes(), MAX_OBJECT_BYTES).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
