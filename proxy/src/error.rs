@@ -14,23 +14,9 @@ pub const WWW_AUTHENTICATE: &str = "riftv1 realm=\"backrunner\"";
 /// An error reply of the HTTP API.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
-    /// 400: the request is malformed (bad query parameter, bad JSON, bad key...).
+    /// 400: the request is malformed; [`BadRequest`] says how.
     #[error("bad request: {0}")]
-    BadRequest(String),
-    /// 400: the URL path has a `%` not followed by two hex digits.
-    #[error("bad request: invalid percent-escape in URL path")]
-    InvalidPathEscape,
-    /// 400: the request body ended before its declared `Content-Length`.
-    #[error("bad request: request body ended after {received} of {declared} bytes")]
-    TruncatedBody {
-        /// Bytes received.
-        received: u64,
-        /// The declared `Content-Length`.
-        declared: u64,
-    },
-    /// 400: reading the request body from the client failed (the connection broke).
-    #[error("bad request: request body: {0}")]
-    BodyFailed(String),
+    BadRequest(#[from] BadRequest),
     /// 400: an upload with `Content-Length: 0`.
     #[error("empty uploads are not allowed")]
     EmptyUpload,
@@ -94,11 +80,7 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_)
-            | ApiError::InvalidPathEscape
-            | ApiError::TruncatedBody { .. }
-            | ApiError::BodyFailed(_)
-            | ApiError::EmptyUpload => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::EmptyUpload => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BucketNotFound(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -188,7 +170,83 @@ fn storage_unavailable() -> ApiError {
 }
 
 fn storage_rejected() -> ApiError {
-    ApiError::BadRequest("storage rejected the request as invalid".into())
+    ApiError::BadRequest(BadRequest::StorageRejected)
+}
+
+/// What made a request malformed: the text after `bad request: ` in the reply.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadRequest {
+    /// The URL path has a `%` not followed by two hex digits.
+    #[error("invalid percent-escape in URL path")]
+    InvalidPathEscape,
+    /// `/<endpoint>/<bucket>` without `/<key>`.
+    #[error("missing key after the bucket name")]
+    NoKeyAfterBucket,
+    /// `/<endpoint>//<key>`.
+    #[error("missing bucket name")]
+    MissingBucket,
+    /// `/<endpoint>/<bucket>/` or `/nobucket_upload/`.
+    #[error("missing key")]
+    MissingKey,
+    /// The bucket name in the path is not UTF-8.
+    #[error("bucket name is not UTF-8")]
+    BucketNotUtf8,
+    /// The bucket list of `/stat/...` is not UTF-8.
+    #[error("bucket names must be UTF-8")]
+    BucketListNotUtf8,
+    /// A bucket-only endpoint got something else than `/<endpoint>/<bucket>`.
+    #[error("expected /<handler>/<bucket>")]
+    ExpectedBucketOnly,
+    /// `Content-Length` is not a number.
+    #[error("invalid Content-Length")]
+    InvalidContentLength,
+    /// An upload's `Range` is not `bytes=<offset>-...`.
+    #[error("upload Range must be bytes=<offset>-")]
+    InvalidUploadRange,
+    /// `?offset=` or `?size=` is not a non-negative integer.
+    #[error("invalid query parameter '{0}'")]
+    InvalidQueryParameter(&'static str),
+    /// `?cflags=` or `?ioflags=` is not a number.
+    #[error("{name} must be a number, got {value:?}")]
+    FlagsNotANumber {
+        /// The parameter.
+        name: &'static str,
+        /// What it held.
+        value: String,
+    },
+    /// `?cflags=` or `?ioflags=` sets bits a request may not set.
+    #[error("{name} 0x{refused:x} not allowed (allowed bits: 0x{allowed:x})")]
+    FlagsRefused {
+        /// The parameter.
+        name: &'static str,
+        /// The refused bits.
+        refused: u64,
+        /// The bits a request may set.
+        allowed: u64,
+    },
+    /// A bulk delete body that is not `{"keys": [...]}`.
+    #[error("expected {{\"keys\": [...]}}: {0}")]
+    BulkDeleteBody(String),
+    /// A bulk delete of more keys than allowed.
+    #[error("more than {0} keys")]
+    TooManyKeys(usize),
+    /// A bulk delete naming an empty key.
+    #[error("empty key")]
+    EmptyKey,
+    /// The request body ended before its declared `Content-Length`.
+    #[error("request body ended after {received} of {declared} bytes")]
+    TruncatedBody {
+        /// Bytes received.
+        received: u64,
+        /// The declared `Content-Length`.
+        declared: u64,
+    },
+    /// Reading the request body from the client failed (the connection broke).
+    #[error("request body: {0}")]
+    BodyFailed(String),
+    /// Storage answered EINVAL.
+    #[error("storage rejected the request as invalid")]
+    StorageRejected,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use elliptics::proto::{CmdFlags, IoFlags};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::query::Query;
 
 /// Command flags a request may set: NEED_ACK (always set anyway), NOLOCK, CHECKSUM
@@ -62,21 +62,28 @@ impl QueryFlags {
     }
 }
 
-fn number(v: &[u8], name: &str) -> Result<u64, ApiError> {
+fn number(v: &[u8], name: &'static str) -> Result<u64, ApiError> {
     let text = String::from_utf8_lossy(v);
     let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => text.parse::<u64>(),
     };
-    parsed.map_err(|_| ApiError::BadRequest(format!("{name} must be a number, got {text:?}")))
+    parsed.map_err(|_| {
+        ApiError::BadRequest(BadRequest::FlagsNotANumber {
+            name,
+            value: text.into_owned(),
+        })
+    })
 }
 
-fn check(bits: u64, allowed: u64, name: &str) -> Result<(), ApiError> {
+fn check(bits: u64, allowed: u64, name: &'static str) -> Result<(), ApiError> {
     let refused = bits & !allowed;
     if refused != 0 {
-        return Err(ApiError::BadRequest(format!(
-            "{name} 0x{refused:x} not allowed (allowed bits: 0x{allowed:x})"
-        )));
+        return Err(ApiError::BadRequest(BadRequest::FlagsRefused {
+            name,
+            refused,
+            allowed,
+        }));
     }
     Ok(())
 }

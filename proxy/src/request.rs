@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::access_log::UserSlot;
 use crate::endpoint::Endpoint;
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::query::Query;
 use crate::signature::{CanonicalRequest, decode_path};
 
@@ -63,7 +63,9 @@ impl RequestInfo {
 
     /// The percent-decoded path (Go's `url.PathUnescape`); 400 on an invalid escape.
     pub fn decoded_path(&self) -> Result<&[u8], ApiError> {
-        self.path.as_deref().ok_or(ApiError::InvalidPathEscape)
+        self.path
+            .as_deref()
+            .ok_or(ApiError::BadRequest(BadRequest::InvalidPathEscape))
     }
 
     /// The canonical form a signature of this request covers.
@@ -108,6 +110,9 @@ mod tests {
         let expected = CanonicalRequest::from_request(&Method::GET, &uri, &HeaderMap::new());
         assert_eq!(canonical.ok(), expected.ok());
         let bad = RequestInfo::parse(&"/get/b/%zz".parse().unwrap_or_default());
-        assert_eq!(bad.decoded_path(), Err(ApiError::InvalidPathEscape));
+        assert_eq!(
+            bad.decoded_path(),
+            Err(ApiError::BadRequest(BadRequest::InvalidPathEscape))
+        );
     }
 }

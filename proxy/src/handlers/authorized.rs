@@ -13,7 +13,7 @@ use http::request::Parts;
 
 use crate::acl::{self, Operation};
 use crate::endpoint::Endpoint;
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::request::RequestInfo;
 use crate::signature::ParsedAuthorization;
 use crate::state::AppState;
@@ -74,18 +74,15 @@ impl PathTarget for Target {
     fn parse(endpoint: Endpoint, path: &[u8]) -> Result<Target, ApiError> {
         let rest = endpoint.strip_prefix(path).ok_or(ApiError::NotFound)?;
         let Some(slash) = rest.iter().position(|b| *b == b'/') else {
-            return Err(ApiError::BadRequest(
-                "missing key after the bucket name".into(),
-            ));
+            return Err(BadRequest::NoKeyAfterBucket.into());
         };
         let (bucket, key) = (&rest[..slash], &rest[slash + 1..]);
-        let bucket = std::str::from_utf8(bucket)
-            .map_err(|_| ApiError::BadRequest("bucket name is not UTF-8".into()))?;
+        let bucket = std::str::from_utf8(bucket).map_err(|_| BadRequest::BucketNotUtf8)?;
         if bucket.is_empty() {
-            return Err(ApiError::BadRequest("missing bucket name".into()));
+            return Err(BadRequest::MissingBucket.into());
         }
         if key.is_empty() {
-            return Err(ApiError::BadRequest("missing key".into()));
+            return Err(BadRequest::MissingKey.into());
         }
         Ok(Target {
             bucket: bucket.to_owned(),
@@ -106,10 +103,9 @@ impl PathTarget for BucketName {
     fn parse(endpoint: Endpoint, path: &[u8]) -> Result<BucketName, ApiError> {
         let rest = endpoint.strip_prefix(path).ok_or(ApiError::NotFound)?;
         let rest = rest.strip_suffix(b"/").unwrap_or(rest);
-        let name = std::str::from_utf8(rest)
-            .map_err(|_| ApiError::BadRequest("bucket name is not UTF-8".into()))?;
+        let name = std::str::from_utf8(rest).map_err(|_| BadRequest::BucketNotUtf8)?;
         if name.is_empty() || name.contains('/') {
-            return Err(ApiError::BadRequest("expected /<handler>/<bucket>".into()));
+            return Err(BadRequest::ExpectedBucketOnly.into());
         }
         Ok(BucketName(name.to_owned()))
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::authorized::{Authorized, BucketName, Delete};
 use super::{data_session, storage_error};
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::state::AppState;
 
 /// Keys removed at once.
@@ -36,13 +36,13 @@ pub async fn bulk_delete(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|e| body_error(&e, limit))?;
-    let request: BulkDeleteRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"keys\": [...]}}: {e}")))?;
+    let request: BulkDeleteRequest =
+        serde_json::from_slice(&bytes).map_err(|e| BadRequest::BulkDeleteBody(e.to_string()))?;
     if request.keys.len() > MAX_KEYS {
-        return Err(ApiError::BadRequest(format!("more than {MAX_KEYS} keys")));
+        return Err(BadRequest::TooManyKeys(MAX_KEYS).into());
     }
     if request.keys.iter().any(String::is_empty) {
-        return Err(ApiError::BadRequest("empty key".into()));
+        return Err(BadRequest::EmptyKey.into());
     }
     let session = data_session(&state, &authorized.info, &authorized.bucket)?;
     let results = session.bulk_remove(request.keys, CONCURRENCY).await;
@@ -70,7 +70,7 @@ fn body_error(e: &axum::Error, limit: usize) -> ApiError {
         }
         source = err.source();
     }
-    ApiError::BodyFailed(e.to_string())
+    ApiError::BadRequest(BadRequest::BodyFailed(e.to_string()))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::authorized::{Authorized, Read};
 use super::{read_session, storage_error};
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::range::etag::identity_etag;
 use crate::range::{
     ByteRange, ByterangesBody, ConditionalRequest, Decision, QueryWindow, evaluate,
@@ -60,7 +60,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Conditions {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let mut conditions = ConditionalRequest::from_headers(&parts.headers);
         conditions.window = QueryWindow::from_parsed(&RequestInfo::of(parts).query)
-            .map_err(|e| ApiError::BadRequest(format!("invalid query parameter '{}'", e.name)))?;
+            .map_err(|e| BadRequest::InvalidQueryParameter(e.name))?;
         Ok(Conditions(conditions))
     }
 }

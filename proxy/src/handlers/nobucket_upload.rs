@@ -15,7 +15,7 @@ use super::authorized::credentials;
 use super::upload::{Declared, store};
 use crate::acl::{self, Operation};
 use crate::endpoint::Endpoint;
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::request::RequestInfo;
 use crate::selection;
 use crate::state::AppState;
@@ -31,7 +31,7 @@ pub async fn nobucket_upload(
     let key = Endpoint::NobucketUpload
         .strip_prefix(info.decoded_path()?)
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("missing key".into()))?
+        .ok_or(ApiError::BadRequest(BadRequest::MissingKey))?
         .to_vec();
     let declared = Declared::from_headers(&parts.headers)?;
     let size = declared.size;

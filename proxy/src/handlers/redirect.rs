@@ -23,7 +23,7 @@ use rand::Rng;
 
 use super::authorized::{Authorized, Read};
 use super::{data_session, storage_error};
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::query::Query;
 use crate::range::{QueryWindow, RangeOutcome, parse_range_header, resolve_ranges};
 use crate::signature::CanonicalRequest;
@@ -141,10 +141,7 @@ fn window(headers: &HeaderMap, query: &Query, size: u64) -> Result<(u64, u64), A
             Ok(Some(w)) => w.resolve(size),
             Ok(None) => RangeOutcome::Full,
             Err(e) => {
-                return Err(ApiError::BadRequest(format!(
-                    "invalid query parameter '{}'",
-                    e.name
-                )));
+                return Err(BadRequest::InvalidQueryParameter(e.name).into());
             }
         },
     };

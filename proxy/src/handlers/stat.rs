@@ -10,14 +10,14 @@ use axum::response::{IntoResponse, Response};
 use elliptics::bucket::BucketMetadata;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::request::Info;
 use crate::state::AppState;
 
 /// The handler: every cached bucket, or the comma-separated names after `/stat/`.
 pub async fn stat(State(state): State<AppState>, Info(info): Info) -> Result<Response, ApiError> {
-    let path = std::str::from_utf8(info.decoded_path()?)
-        .map_err(|_| ApiError::BadRequest("bucket names must be UTF-8".into()))?;
+    let path =
+        std::str::from_utf8(info.decoded_path()?).map_err(|_| BadRequest::BucketListNotUtf8)?;
     let list = path.trim_start_matches("/stat").trim_matches('/');
     let buckets = if list.is_empty() {
         state.buckets.snapshot()

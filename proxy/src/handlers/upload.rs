@@ -36,7 +36,7 @@ use tokio_util::io::StreamReader;
 
 use super::authorized::{Authorized, Write};
 use super::{data_session, storage_error};
-use crate::error::ApiError;
+use crate::error::{ApiError, BadRequest};
 use crate::range::{RangeSpec, parse_range_header};
 use crate::reply::{GroupReply, UploadReply};
 use crate::request::RequestInfo;
@@ -207,7 +207,7 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ApiErro
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Some)
-        .ok_or_else(|| ApiError::BadRequest("invalid Content-Length".into()))
+        .ok_or(ApiError::BadRequest(BadRequest::InvalidContentLength))
 }
 
 /// The write offset: the first byte of a `Range: bytes=N-...` header, else 0.
@@ -215,7 +215,7 @@ pub(crate) fn write_offset(headers: &HeaderMap) -> Result<u64, ApiError> {
     let Some(value) = headers.get(header::RANGE) else {
         return Ok(0);
     };
-    let bad = || ApiError::BadRequest("upload Range must be bytes=<offset>-".into());
+    let bad = || ApiError::BadRequest(BadRequest::InvalidUploadRange);
     let text = value.to_str().map_err(|_| bad())?;
     match parse_range_header(text).as_deref() {
         Some([RangeSpec::Bounded { first, .. }, ..]) | Some([RangeSpec::From { first }, ..]) => {
@@ -256,11 +256,13 @@ impl From<&BodyError> for ApiError {
         match e {
             BodyError::Empty => ApiError::EmptyUpload,
             BodyError::TooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
-            BodyError::Truncated { received, declared } => ApiError::TruncatedBody {
-                received: *received,
-                declared: *declared,
-            },
-            BodyError::Client(e) => ApiError::BodyFailed(e.clone()),
+            BodyError::Truncated { received, declared } => {
+                ApiError::BadRequest(BadRequest::TruncatedBody {
+                    received: *received,
+                    declared: *declared,
+                })
+            }
+            BodyError::Client(e) => ApiError::BadRequest(BadRequest::BodyFailed(e.clone())),
         }
     }
 }
@@ -386,10 +388,10 @@ mod tests {
         );
         assert_eq!(
             last_error(guarded(b"abc", Some(5), None)).await,
-            Some(ApiError::TruncatedBody {
+            Some(ApiError::BadRequest(BadRequest::TruncatedBody {
                 received: 3,
                 declared: 5
-            })
+            }))
         );
         assert_eq!(last_error(guarded(b"abcde", Some(5), Some(5))).await, None);
     }
