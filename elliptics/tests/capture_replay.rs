@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{DATA, FakeCluster, KEY, masked, sent};
 use elliptics::Error;
-use elliptics::client::{Client, ClientConfig, VersionPolicy};
+use elliptics::client::{Client, VersionPolicy};
 use elliptics::proto::capture::Direction;
 use elliptics::proto::{
     BackendCommand, BackendControl, BackendIds, CmdFlags, Codec, Command, DnetTime, Frame, Header,
@@ -30,17 +30,8 @@ const CAPTURED_TS: DnetTime = DnetTime {
 /// `io.size` of a READ request (our client asks for one chunk, the C++ client for 0).
 const READ_SIZE: std::ops::Range<usize> = 120 + 200..120 + 208;
 
-fn config(fc: &FakeCluster) -> ClientConfig {
-    ClientConfig {
-        remotes: vec![fc.addr(0)],
-        protocol_version: VersionPolicy::Fixed(ProtocolVersion::V3_0),
-        wait_timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    }
-}
-
 async fn connect(fc: &FakeCluster) -> Client {
-    let client = Client::connect(config(fc)).await.unwrap();
+    let client = fc.connect().await;
     assert_eq!(
         client.nodes().len(),
         3,
@@ -289,12 +280,9 @@ async fn backend_control_10_and_status_11_12() {
 async fn auto_version_falls_back_to_3_0() {
     // The fake nodes, like real 3.0 nodes, drop a connection announcing 2.26.
     let fc = FakeCluster::start("04-lookup-g1g2").await;
-    let client = Client::connect(ClientConfig {
-        protocol_version: VersionPolicy::Auto,
-        ..config(&fc)
-    })
-    .await
-    .unwrap();
+    let client = fc
+        .connect_with(|c| c.protocol_version = VersionPolicy::Auto)
+        .await;
     let info = client.node_info();
     assert_eq!(info.len(), 3);
     assert!(

@@ -14,7 +14,7 @@ mod common;
 use bytes::Bytes;
 use common::{DATA, KEY, capture_addr, load, masked, node_of, select, sent};
 use elliptics::client::{SessionOptions, write_plan};
-use elliptics::proto::capture::Direction;
+use elliptics::proto::capture::{self, Direction};
 use elliptics::proto::{
     AddrContainer, BackendCommand, BackendControl, BackendStatusList, CmdFlags, Codec, Command,
     DnetTime, FileInfoReply, Frame, Id, IoAttr, IoFlags, NodeAnnouncement, ProtocolVersion,
@@ -22,20 +22,7 @@ use elliptics::proto::{
 };
 use elliptics::stats::decode_monitor_payload;
 
-const ALL: [&str; 12] = [
-    "01-write-g1g2",
-    "02-read-g1g2",
-    "03-read-range-g2",
-    "04-lookup-g1g2",
-    "05-monitor-stat-all",
-    "06-monitor-stat-backend",
-    "07-remove-g1g2",
-    "08-lookup-after-remove",
-    "09-read-after-remove",
-    "10-defrag-start-s1-b2",
-    "11-backend-status-s1",
-    "12-backend-status-s2",
-];
+const ALL: [&str; 12] = capture::OPERATIONS;
 const TRACE: std::ops::Range<usize> = 88..96;
 const WRITE_TS: std::ops::Range<usize> = 120 + 144..120 + 160;
 const CAPTURED_TS: DnetTime = DnetTime {

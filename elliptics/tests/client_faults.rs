@@ -12,19 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::{Action, DATA, FakeCluster, KEY};
 use elliptics::Error;
-use elliptics::client::{Client, ClientConfig, VersionPolicy};
+use elliptics::client::Client;
 use elliptics::proto::capture::Direction;
-use elliptics::proto::{Codec, Command, Frame, Id, IoAttr, IoFlags, ProtocolVersion};
+use elliptics::proto::{Codec, Command, Frame, Id, IoFlags};
 use futures_util::StreamExt;
-
-fn config(fc: &FakeCluster) -> ClientConfig {
-    ClientConfig {
-        remotes: vec![fc.addr(0)],
-        protocol_version: VersionPolicy::Fixed(ProtocolVersion::V3_0),
-        wait_timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    }
-}
 
 fn is(f: &Frame, cmd: Command) -> bool {
     f.header.cmd == cmd as i32
@@ -49,7 +40,7 @@ async fn hostile_frame_size_drops_the_connection() {
         }),
     )
     .await;
-    let client = Client::connect(config(&fc)).await.unwrap();
+    let client = fc.connect().await;
     let s = client.session().groups(vec![1]);
     let e = s.lookup_first(KEY).await.unwrap_err();
     assert!(
@@ -72,18 +63,11 @@ async fn hostile_frame_size_drops_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_node_times_out() {
-    let fc = FakeCluster::start_with(
-        "04-lookup-g1g2",
-        Arc::new(|_, req| {
-            if is(req, Command::Lookup) {
-                Action::Ignore
-            } else {
-                Action::Script
-            }
-        }),
-    )
+    let fc = FakeCluster::intercepting("04-lookup-g1g2", Command::Lookup, |_, _| {
+        Some(Action::Ignore)
+    })
     .await;
-    let client = Client::connect(config(&fc)).await.unwrap();
+    let client = fc.connect().await;
     let s = client
         .session()
         .groups(vec![1])
@@ -117,12 +101,9 @@ async fn timeout_is_an_inactivity_timeout() {
         }),
     )
     .await;
-    let client = Client::connect(ClientConfig {
-        wait_timeout: Duration::from_millis(400),
-        ..config(&fc)
-    })
-    .await
-    .unwrap();
+    let client = fc
+        .connect_with(|c| c.wait_timeout = Duration::from_millis(400))
+        .await;
     for (addr, r) in client.monitor_stat(u64::MAX).await {
         assert!(r.is_ok_and(|r| r.is_enabled()), "{addr}");
     }
@@ -155,7 +136,7 @@ async fn closing_mid_transaction_fails_every_waiter() {
         }),
     )
     .await;
-    let client = Client::connect(config(&fc)).await.unwrap();
+    let client = fc.connect().await;
     let s = client
         .session()
         .groups(vec![1])
@@ -175,23 +156,11 @@ async fn closing_mid_transaction_fails_every_waiter() {
 async fn dropped_request_frees_its_slot() {
     let n = Arc::new(AtomicUsize::new(0));
     let n2 = n.clone();
-    let fc = FakeCluster::start_with(
-        "04-lookup-g1g2",
-        Arc::new(move |_, req| {
-            if is(req, Command::Lookup) && n2.fetch_add(1, Ordering::SeqCst) == 0 {
-                Action::Ignore
-            } else {
-                Action::Script
-            }
-        }),
-    )
-    .await;
-    let client = Client::connect(ClientConfig {
-        max_in_flight: 1,
-        ..config(&fc)
+    let fc = FakeCluster::intercepting("04-lookup-g1g2", Command::Lookup, move |_, _| {
+        (n2.fetch_add(1, Ordering::SeqCst) == 0).then_some(Action::Ignore)
     })
-    .await
-    .unwrap();
+    .await;
+    let client = fc.connect_with(|c| c.max_in_flight = 1).await;
     let s = client
         .session()
         .groups(vec![1])
@@ -216,8 +185,7 @@ async fn chunked_write_prepare_plain_commit_and_group_loss() {
         "01-write-g1g2",
         Arc::new(|node, req| {
             if node == 0 && is(req, Command::Write) {
-                let io = IoAttr::decode(&mut elliptics::proto::codec::Reader::new(&req.payload))
-                    .unwrap();
+                let io = common::io_attr(req);
                 if io.flags == IoFlags::PLAIN_WRITE {
                     return Action::Reply(vec![ack(req, -28)]);
                 }
@@ -226,12 +194,7 @@ async fn chunked_write_prepare_plain_commit_and_group_loss() {
         }),
     )
     .await;
-    let client = Client::connect(ClientConfig {
-        write_chunk_size: 16,
-        ..config(&fc)
-    })
-    .await
-    .unwrap();
+    let client = fc.connect_with(|c| c.write_chunk_size = 16).await;
     let s = client.session().groups(vec![1, 2]);
     let out = s.write(KEY, DATA, 36, 0).await.unwrap();
     assert_eq!(out.succeeded().len(), 1);
@@ -249,7 +212,7 @@ async fn chunked_write_prepare_plain_commit_and_group_loss() {
     assert_eq!((s2.len(), s1.len()), (3, 2));
     let want = [(0x210, 36, 0, 16), (0x200, 32, 16, 16), (0x220, 36, 32, 4)];
     for (f, (flags, num, offset, size)) in s2.iter().zip(want) {
-        let io = IoAttr::decode(&mut elliptics::proto::codec::Reader::new(&f.payload)).unwrap();
+        let io = common::io_attr(f);
         assert_eq!(
             (io.flags.0, io.num, io.offset, io.size),
             (flags, num, offset, size)
@@ -274,8 +237,7 @@ async fn chunked_read_with_group_fallback() {
             if !is(req, Command::Read) {
                 return Action::Script;
             }
-            let mut io =
-                IoAttr::decode(&mut elliptics::proto::codec::Reader::new(&req.payload)).unwrap();
+            let mut io = common::io_attr(req);
             if node == 1 && io.offset == 20 {
                 return Action::Reply(vec![ack(req, -5)]);
             }
@@ -294,12 +256,7 @@ async fn chunked_read_with_group_fallback() {
         }),
     )
     .await;
-    let client = Client::connect(ClientConfig {
-        read_chunk_size: 10,
-        ..config(&fc)
-    })
-    .await
-    .unwrap();
+    let client = fc.connect_with(|c| c.read_chunk_size = 10).await;
     let s = client.session().groups(vec![1, 2]);
     let mut st = s.read(KEY, 0, 0).await.unwrap();
     assert_eq!(st.size(), 36);
@@ -312,7 +269,7 @@ async fn chunked_read_with_group_fallback() {
         .recorded(Command::Read)
         .iter()
         .map(|(n, f)| {
-            let io = IoAttr::decode(&mut elliptics::proto::codec::Reader::new(&f.payload)).unwrap();
+            let io = common::io_attr(f);
             (*n, io.offset, io.flags.0)
         })
         .collect();
@@ -335,24 +292,13 @@ async fn chunked_read_with_group_fallback() {
 async fn lost_node_is_reconnected_in_the_background() {
     let closed = Arc::new(AtomicUsize::new(0));
     let closed2 = closed.clone();
-    let fc = FakeCluster::start_with(
-        "04-lookup-g1g2",
-        Arc::new(move |node, req| {
-            if node == 1 && is(req, Command::Lookup) && closed2.fetch_add(1, Ordering::SeqCst) == 0
-            {
-                Action::Close
-            } else {
-                Action::Script
-            }
-        }),
-    )
-    .await;
-    let client = Client::connect(ClientConfig {
-        check_interval: Duration::from_secs(1),
-        ..config(&fc)
+    let fc = FakeCluster::intercepting("04-lookup-g1g2", Command::Lookup, move |node, _| {
+        (node == 1 && closed2.fetch_add(1, Ordering::SeqCst) == 0).then_some(Action::Close)
     })
-    .await
-    .unwrap();
+    .await;
+    let client = fc
+        .connect_with(|c| c.check_interval = Duration::from_secs(1))
+        .await;
     let s = client.session().groups(vec![1]);
     assert!(matches!(
         s.lookup_first(KEY).await,

@@ -12,6 +12,24 @@ use std::path::{Path, PathBuf};
 use super::codec::DecodeError;
 use super::frame::Frame;
 
+/// The captures of one client operation each, in order (`00-cluster-startup` is the
+/// cluster starting). 01–10 talk to node s1 (and s2 for group 2); 11 and 12 ask one
+/// node each for its backend status.
+pub const OPERATIONS: [&str; 12] = [
+    "01-write-g1g2",
+    "02-read-g1g2",
+    "03-read-range-g2",
+    "04-lookup-g1g2",
+    "05-monitor-stat-all",
+    "06-monitor-stat-backend",
+    "07-remove-g1g2",
+    "08-lookup-after-remove",
+    "09-read-after-remove",
+    "10-defrag-start-s1-b2",
+    "11-backend-status-s1",
+    "12-backend-status-s2",
+];
+
 /// Direction of a captured frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {

@@ -184,41 +184,30 @@ impl MonitorReport {
     /// (TOP), `backends` (unless one of IO, CACHE, BACKEND), and per backend `commands`
     /// (COMMANDS), `backend` (BACKEND), `io` (IO), `cache` (CACHE).
     pub fn retain_categories(&mut self, categories: MonitorCategories) {
+        use MonitorCategories as C;
         let has = |c| categories.contains(c);
-        if !has(MonitorCategories::COMMANDS) {
-            self.commands = None;
-        }
-        if !has(MonitorCategories::STATS) {
-            self.stats = None;
-        }
-        if !has(MonitorCategories::IO) {
-            self.io = None;
-        }
-        if !has(MonitorCategories::PROCFS) {
-            self.procfs = None;
-        }
-        if !has(MonitorCategories::TOP) {
-            self.top = None;
-        }
-        let backend_sections =
-            MonitorCategories::IO | MonitorCategories::CACHE | MonitorCategories::BACKEND;
-        if !categories.intersects(backend_sections) {
-            self.backends = None;
-        }
+        keep_if(&mut self.commands, has(C::COMMANDS));
+        keep_if(&mut self.stats, has(C::STATS));
+        keep_if(&mut self.io, has(C::IO));
+        keep_if(&mut self.procfs, has(C::PROCFS));
+        keep_if(&mut self.top, has(C::TOP));
+        keep_if(
+            &mut self.backends,
+            categories.intersects(C::IO | C::CACHE | C::BACKEND),
+        );
         for backend in self.backends.iter_mut().flat_map(BTreeMap::values_mut) {
-            if !has(MonitorCategories::COMMANDS) {
-                backend.commands = None;
-            }
-            if !has(MonitorCategories::BACKEND) {
-                backend.backend = None;
-            }
-            if !has(MonitorCategories::IO) {
-                backend.io = None;
-            }
-            if !has(MonitorCategories::CACHE) {
-                backend.cache = None;
-            }
+            keep_if(&mut backend.commands, has(C::COMMANDS));
+            keep_if(&mut backend.backend, has(C::BACKEND));
+            keep_if(&mut backend.io, has(C::IO));
+            keep_if(&mut backend.cache, has(C::CACHE));
         }
+    }
+}
+
+/// Empties an optional section unless it is `wanted`.
+fn keep_if<T>(section: &mut Option<T>, wanted: bool) {
+    if !wanted {
+        *section = None;
     }
 }
 

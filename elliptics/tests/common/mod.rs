@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
+use elliptics::client::{Client, ClientConfig, VersionPolicy};
 use elliptics::proto::capture::{self, CapturedFrame, Direction};
-use elliptics::proto::{Codec, Command, Frame, FrameDecoder, NodeAddr, ProtocolVersion};
+use elliptics::proto::{Codec, Command, Frame, FrameDecoder, IoAttr, NodeAddr, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -114,6 +115,23 @@ impl FakeCluster {
         Self::start_with(capture, Arc::new(|_, _| Action::Script)).await
     }
 
+    /// [`FakeCluster::start_with`] where `intercept` sees the requests of command `cmd`
+    /// (with the index of the node they reach) and answers `None` to leave one to the
+    /// script; every other request is answered from the capture.
+    pub async fn intercepting(
+        capture: &str,
+        cmd: Command,
+        intercept: impl Fn(usize, &Frame) -> Option<Action> + Send + Sync + 'static,
+    ) -> FakeCluster {
+        let behavior = move |node: usize, req: &Frame| {
+            (req.header.cmd == cmd as i32)
+                .then(|| intercept(node, req))
+                .flatten()
+                .unwrap_or(Action::Script)
+        };
+        Self::start_with(capture, Arc::new(behavior)).await
+    }
+
     pub async fn start_with(capture: &str, behavior: Behavior) -> FakeCluster {
         let mut listeners = Vec::new();
         for _ in 0..3 {
@@ -159,6 +177,30 @@ impl FakeCluster {
             pushers,
             tasks,
         }
+    }
+
+    /// A client configuration for this cluster: node 0 as the remote, the 3.0 handshake
+    /// of the captures, a 5 s wait timeout.
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            remotes: vec![self.addr(0)],
+            protocol_version: VersionPolicy::Fixed(ProtocolVersion::V3_0),
+            wait_timeout: std::time::Duration::from_secs(5),
+            ..ClientConfig::default()
+        }
+    }
+
+    /// A client of this cluster with [`FakeCluster::client_config`].
+    pub async fn connect(&self) -> Client {
+        self.connect_with(|_| {}).await
+    }
+
+    /// A client of this cluster, its configuration [`FakeCluster::client_config`] with
+    /// `tweak` applied.
+    pub async fn connect_with(&self, tweak: impl FnOnce(&mut ClientConfig)) -> Client {
+        let mut config = self.client_config();
+        tweak(&mut config);
+        Client::connect(config).await.unwrap()
     }
 
     pub fn addr(&self, i: usize) -> NodeAddr {
@@ -300,6 +342,11 @@ pub fn masked(f: &Frame, ranges: &[std::ops::Range<usize>]) -> Vec<u8> {
         b[r.clone()].fill(0);
     }
     b
+}
+
+/// The `dnet_io_attr` at the start of `f`'s payload (READ, WRITE, DEL).
+pub fn io_attr(f: &Frame) -> IoAttr {
+    IoAttr::decode(&mut elliptics::proto::codec::Reader::new(&f.payload)).unwrap()
 }
 
 /// Decodes the structure `T` filling `f`'s payload.
