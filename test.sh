@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, protocol-capture, property/fuzz and integration tests over real
-# sockets (nodes as tasks and as processes), the Helm chart (charts/test.sh), then the e2e
+# sockets (nodes as tasks and as processes), the unused-dependency check (cargo machete),
+# the Helm chart (charts/test.sh), then the e2e
 # scenarios on a real kube-apiserver + etcd. e2e/setup.sh installs the Debian packages and
 # builds kube-apiserver once (cached in ~/.cache/backrunner-e2e); on a fresh machine it
 # runs in the background, at low priority, while the workspace builds and tests.
@@ -10,6 +11,12 @@ cd "$(dirname "$0")"
 mkdir -p target
 nice -n 19 e2e/setup.sh >target/e2e-setup.out 2>target/e2e-setup.log &
 setup_pid=$!
+# cargo-machete keeps unused dependencies out (installed once, in the background).
+machete_pid=
+if ! command -v cargo-machete >/dev/null 2>&1; then
+  nice -n 19 cargo install --locked cargo-machete@0.9.2 >target/machete-install.log 2>&1 &
+  machete_pid=$!
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "test.sh: cargo-nextest not found, installing it (one time)" >&2
   cargo install --locked cargo-nextest
@@ -20,6 +27,12 @@ export BACKRUNNER_BIN="$PWD/target/debug/backrunner"
 status=0
 cargo nextest run --workspace --exclude backrunner-e2e --no-fail-fast || status=1
 cargo test --workspace --doc || status=1
+if [ -n "$machete_pid" ] && ! wait "$machete_pid"; then
+  echo "test.sh: installing cargo-machete failed:" >&2
+  tail -n 20 target/machete-install.log >&2
+  status=1
+fi
+cargo machete || status=1
 # Chart and e2e: etcd, kube-apiserver, kube-controller-manager, Helm, operators and proxies
 # as processes.
 if wait "$setup_pid" && E2E_KUBE_BIN="$(tail -n 1 target/e2e-setup.out)" && [ -x "$E2E_KUBE_BIN/kube-apiserver" ]; then
