@@ -102,7 +102,7 @@ pub mod reasons {
     shortname = "bkt",
     category = "backrunner",
     doc = "An Elliptics bucket served by the Backrunner proxies.",
-    validation = Rule::new("!has(self.spec.purgeData) || self.spec.purgeData.confirm == (has(self.spec.bucketName) ? self.spec.bucketName : self.metadata.name)").message("purgeData.confirm must equal the bucket name"),
+    validation = Rule::new("!has(self.spec.purgeData) || self.spec.purgeData.confirm == (has(self.spec.bucketName) ? self.spec.bucketName : self.metadata.name)").message("purgeData.confirm must equal the bucket name").field_path(".spec.purgeData.confirm"),
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Bucket","type":"string","description":"Elliptics bucket name","jsonPath":".status.bucketName"}"#,
     printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterRef.name"}"#,
@@ -117,6 +117,7 @@ pub mod reasons {
     {"rule": "has(self.bucketName) == has(oldSelf.bucketName)", "message": "bucketName cannot be added or removed after creation"},
     {"rule": "!has(self.purgeData) || self.reclaimPolicy == 'Delete'", "message": "purgeData requires reclaimPolicy: Delete"},
 ]))]
+#[schemars(transform = crate::schema::kubernetes_formats)]
 pub struct BucketSpec {
     /// The EllipticsCluster holding the bucket.
     pub cluster_ref: ClusterRef,
@@ -170,13 +171,23 @@ pub struct ClusterRef {
 }
 
 /// Bucket limits written into the metadata (`max_size`, `max_key_num`); 0 means unlimited.
+///
+/// Both are `int64` in the schema (at most [`Quota::MAX`], which the apiserver enforces);
+/// [`BucketSpec::check`] refuses larger values built on the Rust side.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Quota {
     /// Maximum stored size in bytes, as a plain integer (`10737418240` for 10 GiB).
+    #[schemars(range(max = Quota::MAX))]
     pub max_size: u64,
     /// Maximum number of objects.
+    #[schemars(range(max = Quota::MAX))]
     pub max_objects: u64,
+}
+
+impl Quota {
+    /// The largest value of either limit: `i64::MAX`, the largest `int64` the apiserver takes.
+    pub const MAX: u64 = i64::MAX as u64;
 }
 
 /// No-bucket upload participation.
@@ -230,6 +241,7 @@ pub struct PurgeData {
 /// Observed state of a `Bucket`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::kubernetes_formats)]
 pub struct BucketStatus {
     /// `metadata.generation` last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]

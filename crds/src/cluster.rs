@@ -56,6 +56,7 @@ pub mod reasons {
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::kubernetes_formats)]
 pub struct EllipticsClusterSpec {
     /// Storage nodes to bootstrap from, as `host:port:family` (`10.0.0.5:1025:2`); the
     /// client learns the rest of the cluster from their route tables.
@@ -294,6 +295,7 @@ impl Default for PlacementSettings {
 /// Observed state of an `EllipticsCluster`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::kubernetes_formats)]
 pub struct EllipticsClusterStatus {
     /// `metadata.generation` last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -26,7 +26,13 @@
 //! (beta and on by default since 1.25, GA in 1.29); older apiservers, such as the 1.20
 //! one in our e2e harness, silently drop the field. The operator therefore re-checks every
 //! such rule itself (see [`bucket::BucketSpec::check_update`]) and reports a violation in the
-//! object's conditions instead of acting on it.
+//! object's conditions instead of acting on it. A rule on the whole object names the field
+//! it is about in `fieldPath` (1.20 drops that too, with the rest of the CEL rule).
+//!
+//! # Formats
+//!
+//! Only formats Kubernetes knows appear in the schemas ([`schema::KNOWN_FORMATS`]): Rust's
+//! unsigned integers are `int64` with their bounds ([`schema::kubernetes_formats`]).
 //!
 //! # Generated YAML
 //!
@@ -42,6 +48,7 @@ pub mod acl_policy;
 pub mod bucket;
 pub mod cluster;
 pub mod condition;
+pub mod schema;
 
 pub use acl_policy::{AclPolicy, AclPolicySpec, AclPolicyStatus};
 pub use bucket::{Bucket, BucketSpec, BucketStatus};

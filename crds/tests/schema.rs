@@ -154,6 +154,74 @@ fn bucket_cel_rules() {
         "root rule on purgeData.confirm: {:?}",
         rules(&root)
     );
+    // The whole-object rule reports its error at the field it is about, not at `<nil>`.
+    let confirm = root["x-kubernetes-validations"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|r| r["rule"].as_str().is_some_and(|r| r.contains("confirm")))
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(confirm["fieldPath"], ".spec.purgeData.confirm");
+}
+
+/// Every `format` under `node`, with its JSON path.
+fn formats(node: &Value, path: &str, out: &mut Vec<(String, String, Value)>) {
+    match node {
+        Value::Object(m) => {
+            if let Some(f) = m.get("format").and_then(Value::as_str) {
+                out.push((path.to_owned(), f.to_owned(), node.clone()));
+            }
+            for (k, v) in m {
+                formats(v, &format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                formats(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn schemas_carry_only_formats_kubernetes_knows() {
+    for file in backrunner_crds::crds() {
+        let mut found = Vec::new();
+        formats(&schema(&file.crd), "", &mut found);
+        for (path, f, node) in &found {
+            assert!(
+                backrunner_crds::schema::KNOWN_FORMATS.contains(&f.as_str()),
+                "{}: {path} has format {f:?}",
+                file.file_name
+            );
+            if node["type"] == "integer" {
+                assert!(
+                    f == "int32" || f == "int64",
+                    "{}: {path}: {f}",
+                    file.file_name
+                );
+            }
+        }
+    }
+    // Unsigned fields keep their bounds.
+    let bucket = schema(&Bucket::crd());
+    let max_size = &bucket["properties"]["spec"]["properties"]["quota"]["properties"]["maxSize"];
+    assert_eq!(max_size["format"], "int64");
+    assert_eq!(max_size["minimum"].as_f64(), Some(0.0));
+    assert_eq!(max_size["maximum"].as_f64(), Some(i64::MAX as f64));
+    let groups = &bucket["properties"]["spec"]["properties"]["groups"]["items"];
+    assert_eq!(groups["format"], "int64");
+    assert_eq!(groups["minimum"].as_f64(), Some(1.0));
+    assert_eq!(groups["maximum"].as_f64(), Some(f64::from(u32::MAX)));
+    let weight = &bucket["properties"]["spec"]["properties"]["autoSelect"]["properties"]["weight"];
+    assert_eq!(
+        weight["maximum"].as_f64(),
+        Some(10000.0),
+        "a tighter maximum stays"
+    );
 }
 
 #[test]

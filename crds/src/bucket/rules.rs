@@ -24,6 +24,8 @@ pub enum SpecViolation {
     PurgeWithoutDelete,
     /// `purgeData.confirm` differs from the bucket name.
     PurgeNotConfirmed,
+    /// A quota limit above [`super::Quota::MAX`] (the schema's `int64` maximum).
+    QuotaTooLarge(&'static str, u64),
 }
 
 impl SpecViolation {
@@ -58,6 +60,9 @@ impl fmt::Display for SpecViolation {
             SpecViolation::PurgeNotConfirmed => {
                 f.write_str("purgeData.confirm must equal the bucket name")
             }
+            SpecViolation::QuotaTooLarge(field, v) => {
+                write!(f, "quota.{field} {v} is above {}", super::Quota::MAX)
+            }
         }
     }
 }
@@ -79,6 +84,14 @@ impl BucketSpec {
         for (i, g) in self.groups.iter().enumerate() {
             if self.groups[..i].contains(g) && !out.contains(&SpecViolation::DuplicateGroup(*g)) {
                 out.push(SpecViolation::DuplicateGroup(*g));
+            }
+        }
+        for (field, v) in [
+            ("maxSize", self.quota.max_size),
+            ("maxObjects", self.quota.max_objects),
+        ] {
+            if v > super::Quota::MAX {
+                out.push(SpecViolation::QuotaTooLarge(field, v));
             }
         }
         if let Some(purge) = &self.purge_data {

@@ -140,6 +140,25 @@ fn spec_rules() {
 }
 
 #[test]
+fn quota_above_int64_is_refused() {
+    let mut b = parse(MINIMAL);
+    b.spec.quota.max_size = crate::bucket::Quota::MAX;
+    assert!(b.violations().is_empty(), "i64::MAX is the largest allowed");
+    b.spec.quota.max_size = u64::MAX;
+    b.spec.quota.max_objects = crate::bucket::Quota::MAX + 1;
+    let v = b.violations();
+    assert_eq!(
+        v,
+        vec![
+            SpecViolation::QuotaTooLarge("maxSize", u64::MAX),
+            SpecViolation::QuotaTooLarge("maxObjects", crate::bucket::Quota::MAX + 1),
+        ]
+    );
+    assert_eq!(v[0].reason(), reasons::INVALID_SPEC);
+    assert!(v[0].to_string().contains("9223372036854775807"));
+}
+
+#[test]
 fn transition_rules_against_status() {
     let mut b = parse(MINIMAL);
     b.status = Some(BucketStatus {
