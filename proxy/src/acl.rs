@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use elliptics::bucket::{AclFlags, BucketMetadata};
+use backrunner_store::bucket::{AclFlags, BucketMetadata};
 use http::StatusCode;
 
 use crate::error::ApiError;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use elliptics::bucket::BucketMetadata;
+use backrunner_store::bucket::BucketMetadata;
 use elliptics::client::{Client, RouteOwner, RouteTable};
 use elliptics::proto::{Id, NodeAddr};
 use elliptics::stats::{BackendStat, MonitorCategories};

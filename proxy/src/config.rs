@@ -276,7 +276,7 @@ impl ProxyConfig {
             return Err(err("proxy_id", "must not be empty"));
         }
         for (i, name) in self.buckets.iter().enumerate() {
-            if crate::buckets::valid_bucket_name(name).is_none() {
+            if backrunner_store::valid_bucket_name(name).is_none() {
                 return Err(err(format!("buckets[{i}]"), "not a valid bucket name"));
             }
         }

@@ -17,8 +17,8 @@ pub mod stat;
 pub mod static_file;
 pub mod upload;
 
+use backrunner_store::bucket::BucketMetadata;
 use elliptics::Session;
-use elliptics::bucket::BucketMetadata;
 
 use crate::error::ApiError;
 use crate::query_flags::QueryFlags;

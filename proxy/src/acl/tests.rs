@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::signature::{CredentialSource, authorization_header};
-use elliptics::bucket::AclEntry;
+use backrunner_store::bucket::AclEntry;
 
 /// Users `u0`..`u3` with flags 0..3, token `token-<flags>`.
 fn bucket() -> BucketMetadata {
@@ -14,7 +14,7 @@ fn bucket() -> BucketMetadata {
             version: 1,
             user: user.clone(),
             token: format!("token-{flags}"),
-            flags: AclFlags(flags),
+            flags: AclFlags::from_bits_retain(flags),
         };
         meta.acl.insert(user, entry);
     }

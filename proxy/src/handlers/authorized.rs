@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use elliptics::bucket::BucketMetadata;
+use backrunner_store::bucket::BucketMetadata;
 use http::request::Parts;
 
 use crate::acl::{self, Operation};

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use elliptics::bucket::BucketMetadata;
+use backrunner_store::bucket::BucketMetadata;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, BadRequest};
