@@ -13,7 +13,7 @@ use backrunner_operator::context::StorageClients;
 use backrunner_operator::defrag::{Busy, PlanInput, candidates, plan};
 use backrunner_operator::health::{ReplicaThresholds, bucket_health};
 use backrunner_operator::stats::{ClusterStats, poll_cluster};
-use backrunner_tests::{BackendSpec, connect, start_node, wait_until};
+use backrunner_tests::{connect, start_two_groups, wait_until};
 
 fn cluster(remotes: Vec<String>) -> EllipticsCluster {
     let mut c = EllipticsCluster::new(
@@ -52,13 +52,7 @@ async fn poll_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_poll_detects_diverged_replicas_and_plans_defrag() {
     let dir = tempfile::tempdir().unwrap();
-    let a = start_node(&dir.path().join("a"), &[BackendSpec::new(1, 1)], &[]).await;
-    let b = start_node(
-        &dir.path().join("b"),
-        &[BackendSpec::new(1, 2)],
-        &[a.addr()],
-    )
-    .await;
+    let (a, b) = start_two_groups(dir.path()).await;
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 
 use crate::payload;
-use crate::proxy_support::{ProxyFixture, expect_json_error, json, public_bucket};
+use crate::proxy_support::{
+    ProxyFixture, assert_bounded_rss_growth, assert_streamed_get, expect_json_error, json,
+    peak_rss, public_bucket, repeated_body,
+};
 
 /// A chunked request body sending `data` in pieces of `piece` bytes.
 fn chunked(data: Bytes, piece: usize) -> reqwest::Body {
@@ -22,19 +24,9 @@ fn chunked(data: Bytes, piece: usize) -> reqwest::Body {
     reqwest::Body::wrap_stream(futures_util::stream::iter(pieces))
 }
 
-/// PUTs `body` (no Content-Length) to `path`.
-async fn put(fx: &ProxyFixture, path: &str, body: reqwest::Body) -> reqwest::Response {
-    fx.http.put(fx.url(path)).body(body).send().await.unwrap()
-}
-
 /// GET of `/get/b/{key}`: status and body.
 async fn get(fx: &ProxyFixture, key: &str) -> (u16, Bytes) {
-    let r = fx
-        .http
-        .get(fx.url(&format!("/get/b/{key}")))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get(&format!("/get/b/{key}")).await;
     (r.status().as_u16(), r.bytes().await.unwrap())
 }
 
@@ -50,12 +42,9 @@ async fn proxy_chunked_uploads_read_back_exactly() {
     ];
     for (i, (key, len, piece)) in cases.into_iter().enumerate() {
         let data = payload(100 + i as u64, len);
-        let r = put(
-            &fx,
-            &format!("/upload/b/{key}"),
-            chunked(data.clone(), piece),
-        )
-        .await;
+        let r = fx
+            .put(&format!("/upload/b/{key}"), chunked(data.clone(), piece))
+            .await;
         assert_eq!(r.status(), 200, "{key}");
         let reply = json(r).await;
         assert_eq!(
@@ -68,19 +57,16 @@ async fn proxy_chunked_uploads_read_back_exactly() {
         assert_eq!(status, 200, "{key}");
         assert_eq!(body.len(), len, "{key}");
         assert!(body == data, "{key}: content differs");
-        let r = fx
-            .http
-            .get(fx.url(&format!("/lookup/b/{key}")))
-            .send()
-            .await
-            .unwrap();
+        let r = fx.get(&format!("/lookup/b/{key}")).await;
         let doc = json(r).await;
         assert_eq!(doc["success-groups"], serde_json::json!([1, 2]), "{key}");
         assert_eq!(doc["info"][0]["size"], len, "{key}: {doc}");
         assert_eq!(doc["info"][1]["size"], len, "{key}: {doc}");
     }
     // A chunked body at a write offset (Range start) keeps the bytes before it.
-    let r = put(&fx, "/upload/b/one", chunked(Bytes::from_static(b"xyz"), 1)).await;
+    let r = fx
+        .put("/upload/b/one", chunked(Bytes::from_static(b"xyz"), 1))
+        .await;
     assert_eq!(r.status(), 200);
     let r = fx
         .http
@@ -93,26 +79,20 @@ async fn proxy_chunked_uploads_read_back_exactly() {
     assert_eq!(r.status(), 200);
     assert_eq!(get(&fx, "one").await, (200, Bytes::from_static(b"xyz45")));
     // An empty chunked body is refused like Content-Length: 0.
-    let r = put(&fx, "/upload/b/empty", chunked(Bytes::new(), 1)).await;
+    let r = fx.put("/upload/b/empty", chunked(Bytes::new(), 1)).await;
     expect_json_error(r, 400).await;
     assert_eq!(get(&fx, "empty").await.0, 404);
     // /nobucket_upload takes chunked bodies too.
     let data = payload(7, (5 << 20) + 11);
-    let r = put(&fx, "/nobucket_upload/nb", chunked(data.clone(), 1 << 20)).await;
+    let r = fx
+        .put("/nobucket_upload/nb", chunked(data.clone(), 1 << 20))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(json(r).await["bucket"], "b");
     assert_eq!(get(&fx, "nb").await, (200, data));
     // The range-amplification counters saw every object byte served above.
     let served: usize = cases.iter().map(|c| c.1).sum::<usize>() + 5 + (5 << 20) + 11;
-    let text = fx
-        .http
-        .get(fx.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = fx.get("/metrics").await.text().await.unwrap();
     for name in [
         "backrunner_storage_read_bytes_total",
         "backrunner_http_object_bytes_served_total",
@@ -135,20 +115,15 @@ async fn proxy_chunked_limits_give_413_and_commit_nothing() {
     .await;
     // Past the proxy's chunked limit (10 MiB), and past the bucket's max-size (6 MiB).
     for (bucket, len) in [("b", (10 << 20) + 1), ("small", (6 << 20) + 1)] {
-        let r = put(
-            &fx,
-            &format!("/upload/{bucket}/big"),
-            chunked(payload(1, len), 1 << 20),
-        )
-        .await;
+        let r = fx
+            .put(
+                &format!("/upload/{bucket}/big"),
+                chunked(payload(1, len), 1 << 20),
+            )
+            .await;
         let msg = expect_json_error(r, 413).await;
         assert!(msg.contains(&(len - 1).to_string()), "{bucket}: {msg}");
-        let r = fx
-            .http
-            .get(fx.url(&format!("/get/{bucket}/big")))
-            .send()
-            .await
-            .unwrap();
+        let r = fx.get(&format!("/get/{bucket}/big")).await;
         assert_eq!(
             r.status(),
             404,
@@ -169,19 +144,14 @@ async fn proxy_chunked_limits_give_413_and_commit_nothing() {
     // Exactly at the limits is fine.
     for (bucket, len) in [("b", 10usize << 20), ("small", 6 << 20)] {
         let data = payload(2, len);
-        let r = put(
-            &fx,
-            &format!("/upload/{bucket}/fits"),
-            chunked(data.clone(), 1 << 20),
-        )
-        .await;
-        assert_eq!(r.status(), 200, "{bucket}");
         let r = fx
-            .http
-            .get(fx.url(&format!("/get/{bucket}/fits")))
-            .send()
-            .await
-            .unwrap();
+            .put(
+                &format!("/upload/{bucket}/fits"),
+                chunked(data.clone(), 1 << 20),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{bucket}");
+        let r = fx.get(&format!("/get/{bucket}/fits")).await;
         assert_eq!(r.status(), 200);
         assert!(
             r.bytes().await.unwrap() == data,
@@ -224,16 +194,8 @@ async fn proxy_chunked_abort_commits_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(get(&fx, "kept").await, (200, old));
     assert_eq!(get(&fx, "fresh").await.0, 404);
-    let r = fx.http.get(fx.url("/lookup/b/kept")).send().await.unwrap();
+    let r = fx.get("/lookup/b/kept").await;
     assert_eq!(json(r).await["info"][0]["size"], 1000);
-}
-
-/// `VmHWM` of this process in bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,38 +203,13 @@ async fn proxy_chunked_200_mib_in_bounded_memory() {
     const SIZE: usize = 200 << 20;
     const PIECE: usize = 1 << 20;
     let fx = ProxyFixture::start(&[public_bucket("b")]).await;
-    let piece = payload(5, PIECE);
-    let mut expected = Sha256::new();
-    for _ in 0..SIZE / PIECE {
-        expected.update(&piece);
-    }
-    let expected = expected.finalize();
+    let (body, expected) = repeated_body(payload(5, PIECE), SIZE / PIECE);
     let before = peak_rss();
-    let body = futures_util::stream::iter(0..SIZE / PIECE)
-        .map(move |_| Ok::<_, std::io::Error>(piece.clone()));
-    let r = put(&fx, "/upload/b/large", reqwest::Body::wrap_stream(body)).await;
+    let r = fx.put("/upload/b/large", body).await;
     assert_eq!(r.status(), 200);
     let reply = json(r).await;
     assert_eq!(reply["reply"]["success-groups"], serde_json::json!([1, 2]));
     assert_eq!(reply["reply"]["info"][0]["size"], SIZE);
-    let r = fx.http.get(fx.url("/get/b/large")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-length"], SIZE.to_string().as_str());
-    let mut stream = r.bytes_stream();
-    let (mut got, mut n) = (Sha256::new(), 0usize);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.unwrap();
-        n += chunk.len();
-        got.update(&chunk);
-    }
-    assert_eq!(n, SIZE);
-    assert!(got.finalize() == expected, "content differs");
-    let growth = peak_rss().saturating_sub(before);
-    eprintln!("peak RSS growth: {} MiB", growth >> 20);
-    assert!(
-        growth < (128 << 20),
-        "peak RSS grew by {} MiB for a {} MiB chunked object",
-        growth >> 20,
-        SIZE >> 20
-    );
+    assert_streamed_get(&fx, "/get/b/large", SIZE, &expected).await;
+    assert_bounded_rss_growth(before, SIZE, "chunked object");
 }

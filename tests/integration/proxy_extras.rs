@@ -17,7 +17,7 @@ async fn proxy_nobucket_upload_stat_and_monitoring() {
     })
     .await;
     let stats_loaded = async || {
-        let r = fx.http.get(fx.url("/stat")).send().await.unwrap();
+        let r = fx.get("/stat").await;
         json(r).await["stats_loaded"] == true
     };
     assert!(wait_until(Duration::from_secs(10), stats_loaded).await);
@@ -26,22 +26,13 @@ async fn proxy_nobucket_upload_stat_and_monitoring() {
     for i in 0..20 {
         let key = format!("auto/{i}");
         let r = fx
-            .http
-            .post(fx.url(&format!("/nobucket_upload/{key}")))
-            .body(format!("body {i}"))
-            .send()
-            .await
-            .unwrap();
+            .post(&format!("/nobucket_upload/{key}"), format!("body {i}"))
+            .await;
         assert_eq!(r.status(), 200);
         let reply = json(r).await;
         let bucket = reply["bucket"].as_str().unwrap().to_owned();
         assert_ne!(bucket, "private", "anonymous users cannot write there");
-        let r = fx
-            .http
-            .get(fx.url(&format!("/get/{bucket}/{key}")))
-            .send()
-            .await
-            .unwrap();
+        let r = fx.get(&format!("/get/{bucket}/{key}")).await;
         assert_eq!(r.text().await.unwrap(), format!("body {i}"));
         chosen.insert(bucket);
     }
@@ -52,7 +43,7 @@ async fn proxy_nobucket_upload_stat_and_monitoring() {
     );
 
     // /stat: buckets without tokens, backend statistics per group.
-    let r = fx.http.get(fx.url("/stat/a,private")).send().await.unwrap();
+    let r = fx.get("/stat/a,private").await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(!text.contains("\"tok\""), "{text}");
@@ -64,16 +55,16 @@ async fn proxy_nobucket_upload_stat_and_monitoring() {
         backends[0]["total_size_limit"].as_u64().unwrap() > 0,
         "{doc}"
     );
-    let r = fx.http.get(fx.url("/stat/nosuch")).send().await.unwrap();
+    let r = fx.get("/stat/nosuch").await;
     expect_json_error(r, 404).await;
 
     // /proxy_stat counts handlers and remembers errors; /metrics renders Prometheus text.
-    let r = fx.http.get(fx.url("/proxy_stat")).send().await.unwrap();
+    let r = fx.get("/proxy_stat").await;
     let doc = json(r).await;
     assert_eq!(doc["handlers"]["nobucket_upload"]["requests"], 20);
     assert_eq!(doc["recent_errors"][0]["path"], "/stat/nosuch");
     assert_eq!(doc["recent_errors"][0]["status"], 404);
-    let r = fx.http.get(fx.url("/metrics")).send().await.unwrap();
+    let r = fx.get("/metrics").await;
     assert!(
         r.headers()["content-type"]
             .to_str()
@@ -121,14 +112,14 @@ async fn proxy_static_files_and_traversal() {
     })
     .await;
 
-    let r = fx.http.get(fx.url("/sub/a.txt")).send().await.unwrap();
+    let r = fx.get("/sub/a.txt").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
     assert_eq!(r.text().await.unwrap(), "static a");
-    let r = fx.http.get(fx.url("/")).send().await.unwrap();
+    let r = fx.get("/").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "<h1>home</h1>");
-    let r = fx.http.get(fx.url("/missing.txt")).send().await.unwrap();
+    let r = fx.get("/missing.txt").await;
     expect_json_error(r, 404).await;
 
     for attempt in [
@@ -147,7 +138,7 @@ async fn proxy_static_files_and_traversal() {
         );
     }
     // The API still wins over static files.
-    let r = fx.http.get(fx.url("/ping")).send().await.unwrap();
+    let r = fx.get("/ping").await;
     assert_eq!(r.status(), 200);
 }
 
@@ -207,7 +198,7 @@ async fn proxy_https_and_certificate_reload() {
     assert_eq!(r.version(), reqwest::Version::HTTP_2, "ALPN negotiates h2");
     assert_eq!(r.text().await.unwrap(), "over tls");
     // Plain HTTP keeps working beside HTTPS.
-    let r = fx.http.get(fx.url("/get/b/tls.txt")).send().await.unwrap();
+    let r = fx.get("/get/b/tls.txt").await;
     assert_eq!(r.status(), 200);
 
     // Rotate the pair in place (as cert-manager does): new connections get the new one.

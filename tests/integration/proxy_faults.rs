@@ -14,13 +14,7 @@ use crate::proxy_support::{ProxyFixture, json, public_bucket};
 async fn proxy_reads_survive_a_node_dying() {
     let mut fx = ProxyFixture::start(&[public_bucket("b")]).await;
     let body = payload(11, 3 << 20);
-    let r = fx
-        .http
-        .post(fx.url("/upload/b/big"))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = fx.post("/upload/b/big", body.to_vec()).await;
     assert_eq!(r.status(), 200);
 
     // Slow group 1 down so a read is in flight when its node dies.
@@ -82,7 +76,7 @@ async fn proxy_upload_reports_a_group_lost_midway() {
     let failed = &reply["reply"]["info"][1];
     assert_eq!(failed["group"], 2);
     assert_ne!(failed["error"], "");
-    let r = fx.http.get(fx.url("/get/b/survivor")).send().await.unwrap();
+    let r = fx.get("/get/b/survivor").await;
     assert_eq!(r.status(), 200);
     assert!(r.bytes().await.unwrap() == body);
 }

@@ -217,14 +217,6 @@ async fn two_bucket_proxy(hub: &str) -> ProxyFixture {
     fx
 }
 
-async fn upload_anywhere(fx: &ProxyFixture, i: usize, body: &[u8]) -> String {
-    let r = fx
-        .post(&format!("/nobucket_upload/op/{i}"), body.to_vec())
-        .await;
-    assert_eq!(r.status(), 200);
-    json(r).await["bucket"].as_str().unwrap().to_owned()
-}
-
 /// Uploads until the share of `slow` over the last 50 uploads satisfies `done`, failing
 /// after `limit`; returns the share.
 async fn share_until(
@@ -239,7 +231,7 @@ async fn share_until(
     let mut i = first;
     loop {
         i += 1;
-        window.push_back(upload_anywhere(fx, i, &body).await == "slow");
+        window.push_back(fx.upload_anywhere(&format!("op/{i}"), &body).await == "slow");
         if window.len() > 50 {
             window.pop_front();
         }
@@ -272,7 +264,7 @@ async fn proxy_placement_reports_and_hub_view_steer_selection() {
     let body = payload(3, 64 << 10);
     let mut to_slow = 0;
     for i in 0..40 {
-        if upload_anywhere(&fx, i, &body).await == "slow" {
+        if fx.upload_anywhere(&format!("op/{i}"), &body).await == "slow" {
             to_slow += 1;
         }
     }
@@ -362,7 +354,7 @@ async fn proxy_placement_hanging_hub_changes_nothing() {
     let start = Instant::now();
     let mut to_slow = 0;
     for i in 0..40 {
-        if upload_anywhere(&fx, i, &body).await == "slow" {
+        if fx.upload_anywhere(&format!("op/{i}"), &body).await == "slow" {
             to_slow += 1;
         }
     }

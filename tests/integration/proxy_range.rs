@@ -20,13 +20,7 @@ async fn get(fx: &ProxyFixture, headers: &[(&str, &str)]) -> reqwest::Response {
 async fn proxy_ranges_and_conditionals() {
     let fx = ProxyFixture::start(&[public_bucket("b")]).await;
     let body = payload(7, 1000);
-    let r = fx
-        .http
-        .post(fx.url("/upload/b/video.mp4"))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = fx.post("/upload/b/video.mp4", body.to_vec()).await;
     assert_eq!(r.status(), 200);
 
     let full = get(&fx, &[]).await;
@@ -114,12 +108,7 @@ async fn proxy_ranges_and_conditionals() {
     assert_eq!(&r.bytes().await.unwrap()[..], &body[..10]);
 
     // Backrunner's offset/size window.
-    let r = fx
-        .http
-        .get(fx.url(&format!("{URL}?offset=100&size=50")))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.get(&format!("{URL}?offset=100&size=50")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(&r.bytes().await.unwrap()[..], &body[100..150]);
 

@@ -11,18 +11,6 @@ use elliptics::proto::{BackendCommand, BackendControl};
 use crate::payload;
 use crate::proxy_support::{ProxyFixture, json, public_bucket};
 
-async fn upload_anywhere(fx: &ProxyFixture, i: usize, body: &[u8]) -> String {
-    let r = fx
-        .http
-        .post(fx.url(&format!("/nobucket_upload/sel/{i}")))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    json(r).await["bucket"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_selection_moves_away_from_a_slow_node() {
     let mut fast = public_bucket("fast");
@@ -30,15 +18,13 @@ async fn proxy_selection_moves_away_from_a_slow_node() {
     let mut slow = public_bucket("slow");
     slow.groups = vec![2];
     let fx = ProxyFixture::start_with(&[fast, slow], |c| c.stats_interval_secs = 1).await;
-    let loaded = async || {
-        json(fx.http.get(fx.url("/stat")).send().await.unwrap()).await["stats_loaded"] == true
-    };
+    let loaded = async || json(fx.get("/stat").await).await["stats_loaded"] == true;
     assert!(wait_until(Duration::from_secs(10), loaded).await);
     let body = payload(3, 64 << 10);
 
     let mut before = 0;
     for i in 0..40 {
-        if upload_anywhere(&fx, i, &body).await == "slow" {
+        if fx.upload_anywhere(&format!("sel/{i}"), &body).await == "slow" {
             before += 1;
         }
     }
@@ -59,7 +45,7 @@ async fn proxy_selection_moves_away_from_a_slow_node() {
     let mut i = 1000;
     let share = loop {
         i += 1;
-        let to_slow = upload_anywhere(&fx, i, &body).await == "slow";
+        let to_slow = fx.upload_anywhere(&format!("sel/{i}"), &body).await == "slow";
         window.push_back(to_slow);
         if window.len() > 50 {
             window.pop_front();

@@ -205,6 +205,16 @@ impl ProxyFixture {
             .status()
     }
 
+    /// Uploads `body` to `/nobucket_upload/{key}` without credentials (the proxy picks
+    /// the bucket), asserts a 200, and returns the bucket it picked.
+    pub async fn upload_anywhere(&self, key: &str, body: &[u8]) -> String {
+        let r = self
+            .post(&format!("/nobucket_upload/{key}"), body.to_vec())
+            .await;
+        assert_eq!(r.status(), 200);
+        json(r).await["bucket"].as_str().unwrap().to_owned()
+    }
+
     /// Stops accepting and drains.
     pub fn stop(&mut self) {
         let _ = self.shutdown.send(true);

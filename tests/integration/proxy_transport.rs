@@ -95,14 +95,14 @@ async fn proxy_transport_limits() {
     tx.send(Bytes::from_static(b"ab")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let start = Instant::now();
-    let r = fx.http.get(fx.url("/ping")).send().await.unwrap();
+    let r = fx.get("/ping").await;
     let msg = expect_json_error(r, 503).await;
     assert!(msg.contains("busy"), "{msg}");
     assert!(start.elapsed() < Duration::from_millis(500));
     tx.send(Bytes::from_static(b"cd")).await.unwrap();
     drop(tx);
     assert_eq!(pending.await.unwrap().unwrap().status(), 200);
-    let r = fx.http.get(fx.url("/ping")).send().await.unwrap();
+    let r = fx.get("/ping").await;
     assert_eq!(r.status(), 200);
 }
 

@@ -2,7 +2,7 @@
 //! `elliptics::proto::capture` (cargo feature `capture`): one reader for the tests of
 //! every crate.
 
-pub use elliptics::proto::capture::{CapturedFrame, Direction};
+pub use elliptics::proto::capture::{CapturedFrame, Direction, OPERATIONS};
 
 /// Reads and decodes capture `name` (e.g. `"01-write-g1g2"`); panics with the reason when
 /// it cannot.

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod capture;
+pub mod oracle;
+pub mod proxy_process;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -81,6 +83,14 @@ pub async fn start_node(dir: &Path, backends: &[BackendSpec], remotes: &[NodeAdd
     Node::start(cfg.validate().expect("valid test config"))
         .await
         .expect("node starts")
+}
+
+/// Two nodes in `dir/a` and `dir/b`: `a` serves group 1 and `b` group 2 (backend 1 each),
+/// `b` joining `a`.
+pub async fn start_two_groups(dir: &Path) -> (Node, Node) {
+    let a = start_node(&dir.join("a"), &[BackendSpec::new(1, 1)], &[]).await;
+    let b = start_node(&dir.join("b"), &[BackendSpec::new(1, 2)], &[a.addr()]).await;
+    (a, b)
 }
 
 /// Client configuration for tests: short timeouts, fixed 2.26 handshake.

@@ -68,6 +68,7 @@ pub fn rewrite_addrs(bytes: &mut [u8], from: &[NodeAddr], to: &[NodeAddr]) {
     }
 }
 
+/// The address node `i` (0 = s1 ...) advertised in the captures.
 pub fn capture_addr(i: usize) -> NodeAddr {
     NodeAddr::parse(&format!("127.0.0.1:{}:2", PORTS[i])).unwrap()
 }
@@ -96,7 +97,9 @@ type Pushers = Arc<Mutex<Vec<(usize, mpsc::UnboundedSender<Vec<u8>>)>>>;
 
 /// Three listeners replaying the server side of a capture.
 pub struct FakeCluster {
+    /// The listen addresses of the three nodes.
     pub addrs: Vec<NodeAddr>,
+    /// Every request the nodes received: (node index, frame).
     pub recorded: Arc<Mutex<Vec<(usize, Frame)>>>,
     pushers: Pushers,
     tasks: Vec<JoinHandle<()>>,
@@ -111,6 +114,7 @@ impl Drop for FakeCluster {
 }
 
 impl FakeCluster {
+    /// Starts three nodes answering every request with the replies of `capture`.
     pub async fn start(capture: &str) -> FakeCluster {
         Self::start_with(capture, Arc::new(|_, _| Action::Script)).await
     }
@@ -132,6 +136,8 @@ impl FakeCluster {
         Self::start_with(capture, Arc::new(behavior)).await
     }
 
+    /// Starts three nodes whose answers `behavior` decides ([`Action::Script`]: the
+    /// replies of `capture`).
     pub async fn start_with(capture: &str, behavior: Behavior) -> FakeCluster {
         let mut listeners = Vec::new();
         for _ in 0..3 {
@@ -203,6 +209,7 @@ impl FakeCluster {
         Client::connect(config).await.unwrap()
     }
 
+    /// The listen address of node `i`.
     pub fn addr(&self, i: usize) -> NodeAddr {
         self.addrs[i]
     }
