@@ -9,6 +9,22 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p target
+status=0
+# The real Elliptics 3.0 server beside the repository (../shared/elliptics-oracle): the
+# integration suite runs the proxy and the CLI against it as against our node. Its runtime
+# libraries come from apt (installed first: e2e/setup.sh below uses apt too); once the
+# directory exists, a broken oracle fails the suite.
+oracle_dir="${BACKRUNNER_ORACLE_DIR:-$PWD/../shared/elliptics-oracle}"
+if [ -x "$oracle_dir/run-node.sh" ]; then
+  "$oracle_dir/install-deps.sh" >target/oracle-deps.log 2>&1 || {
+    echo "test.sh: $oracle_dir/install-deps.sh failed:" >&2
+    tail -n 20 target/oracle-deps.log >&2
+    status=1
+  }
+  export BACKRUNNER_ORACLE_DIR="$oracle_dir" BACKRUNNER_ORACLE_REQUIRED=1
+else
+  echo "test.sh: no Elliptics oracle at $oracle_dir: the tests against a real Elliptics cluster are skipped" >&2
+fi
 nice -n 19 e2e/setup.sh >target/e2e-setup.out 2>target/e2e-setup.log &
 setup_pid=$!
 # cargo-machete keeps unused dependencies out (installed once, in the background).
@@ -24,7 +40,6 @@ fi
 # Process tests run the debug binary: it shares the dependency build with the tests.
 cargo build --bin backrunner
 export BACKRUNNER_BIN="$PWD/target/debug/backrunner"
-status=0
 cargo nextest run --workspace --exclude backrunner-e2e --no-fail-fast || status=1
 cargo test --workspace --doc || status=1
 if [ -n "$machete_pid" ] && ! wait "$machete_pid"; then

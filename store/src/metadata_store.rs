@@ -311,9 +311,15 @@ impl MetadataStore {
         if !change(&mut list) {
             return Ok(false);
         }
-        self.write_object(METADATA_NAMESPACE, key, &list.render())
-            .await
-            .check()?;
+        // An empty list is removed, not written: a real Elliptics node keeps the old bytes
+        // when a record is overwritten with zero bytes (an emptied list would stay stale).
+        let report = if list.names().is_empty() {
+            self.remove_object(METADATA_NAMESPACE, key).await
+        } else {
+            self.write_object(METADATA_NAMESPACE, key, &list.render())
+                .await
+        };
+        report.check()?;
         Ok(true)
     }
 

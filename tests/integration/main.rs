@@ -9,6 +9,7 @@ mod faults;
 mod node_vectors;
 mod operator_metadata;
 mod operator_stats;
+mod oracle;
 mod proxy_acl;
 mod proxy_api;
 mod proxy_chunked;

@@ -1,0 +1,230 @@
+//! The product against a real Elliptics 3.0 cluster (`../shared/elliptics-oracle`, two
+//! `dnet_ioserv` nodes, groups 1 and 2): bucket metadata written through `MetadataStore`
+//! and the `backrunner bucket` CLI, and the Backrunner API served by a `backrunner proxy`
+//! process — small and large (prepare/plain/commit) uploads, reads whole and by Range,
+//! lookup, ACL refusals, delete, `/stat` — exactly as on our own node.
+
+use std::process::Stdio;
+
+use backrunner_proxy::signature::{authorization_header, sign};
+use backrunner_store::{AclEntry, AclFlags, BucketMetadata, MetadataStore};
+use backrunner_tests::backrunner_bin;
+use backrunner_tests::oracle::OracleCluster;
+use backrunner_tests::proxy_process::ProxyProcess;
+use sha2::{Digest, Sha256};
+
+use crate::payload;
+
+const TOKEN: &str = "oracle-secret";
+
+fn signed_bucket(name: &str) -> BucketMetadata {
+    let mut meta = BucketMetadata::new(name);
+    meta.groups = vec![1, 2];
+    meta.acl.insert(
+        "alice".into(),
+        AclEntry {
+            version: 1,
+            user: "alice".into(),
+            token: TOKEN.into(),
+            flags: AclFlags::WRITE,
+        },
+    );
+    meta
+}
+
+fn auth(method: &str, path: &str) -> String {
+    let sig = sign(method, path.as_bytes(), None, [], TOKEN);
+    authorization_header("riftv1", "alice", &sig)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_proxy_serves_the_backrunner_api() {
+    let Some(cluster) = OracleCluster::start(&[1, 2]).await else {
+        return;
+    };
+    let client = cluster.connect().await;
+    let store = MetadataStore::new(&client, vec![1, 2]);
+    let mut public = BucketMetadata::new("media");
+    public.groups = vec![1, 2];
+    for meta in [&public, &signed_bucket("private")] {
+        let report = store.write_bucket(meta).await;
+        assert_eq!(report.ok, vec![1, 2], "{report:?}");
+        store
+            .add_to_list("backrunner-bucket-list", &meta.name)
+            .await
+            .unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let remotes = cluster
+        .remotes()
+        .iter()
+        .map(|r| format!("\"{r}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let proxy = ProxyProcess::start(
+        dir.path(),
+        &format!("remotes = [{remotes}]\nmetadata_groups = [1, 2]\nprotocol_version = \"3.0\"\n"),
+    )
+    .await;
+    let http = &proxy.http;
+
+    // Small object: upload reaches both groups; read whole and by Range; lookup.
+    let r = http
+        .post(proxy.url("/upload/media/dir/a b.txt"))
+        .body("hello, real elliptics")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        reply["reply"]["success-groups"],
+        serde_json::json!([1, 2]),
+        "{reply}"
+    );
+    let r = http
+        .get(proxy.url("/get/media/dir/a b.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "hello, real elliptics");
+    let r = http
+        .get(proxy.url("/get/media/dir/a b.txt"))
+        .header("range", "bytes=7-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.text().await.unwrap(), "real");
+    let r = http
+        .get(proxy.url("/lookup/media/dir/a b.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Large object (prepare/plain/commit in 4 MiB chunks): bytes come back exactly.
+    let body = payload(7, 12 << 20);
+    let r = http
+        .post(proxy.url("/upload/media/large.bin"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let got = http
+        .get(proxy.url("/get/media/large.bin"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.len(), body.len());
+    assert_eq!(Sha256::digest(&got), Sha256::digest(&body));
+    let r = http
+        .get(proxy.url("/get/media/large.bin"))
+        .header("range", format!("bytes={}-{}", 5 << 20, (5 << 20) + 9))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap(), body[5 << 20..(5 << 20) + 10]);
+
+    // ACL: unsigned writes to the private bucket are refused, signed ones work.
+    let path = "/upload/private/k";
+    let r = http.post(proxy.url(path)).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let forged = authorization_header(
+        "riftv1",
+        "alice",
+        &sign("POST", path.as_bytes(), None, [], "wrong"),
+    );
+    let r = http
+        .post(proxy.url(path))
+        .header("authorization", forged)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(proxy.url(path))
+        .header("authorization", auth("POST", path))
+        .body("signed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Delete: gone from both groups.
+    let r = http
+        .post(proxy.url("/delete/media/dir/a b.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(proxy.url("/get/media/dir/a b.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Statistics from the oracle's monitor.
+    let r = http.get(proxy.url("/stat/media")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let stat: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert!(stat.to_string().contains("media"), "{stat}");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_cli_manages_buckets_and_reads_statistics() {
+    let Some(cluster) = OracleCluster::start(&[1, 2]).await else {
+        return;
+    };
+    let remote = cluster.remotes()[0].clone();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(backrunner_bin());
+        cmd.arg(args[0])
+            .arg("--remote")
+            .arg(&remote)
+            .args(&args[1..])
+            .env("BACKRUNNER_LOG", "warn")
+            .stdin(Stdio::null());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "backrunner {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[
+        "bucket",
+        "put",
+        "photos",
+        "--groups",
+        "1,2",
+        "--acl",
+        "alice:t:3",
+    ]);
+    assert_eq!(run(&["bucket", "list"]).trim(), "photos");
+    let got: serde_json::Value = serde_json::from_str(&run(&["bucket", "get", "photos"])).unwrap();
+    assert_eq!(got["groups"], serde_json::json!([1, 2]));
+    assert_eq!(got["acl"]["alice"]["flags"], 3);
+    run(&["bucket", "delete", "photos"]);
+    assert_eq!(run(&["bucket", "list"]).trim(), "");
+
+    // One JSON line per backend of every node.
+    let stat = run(&["stat"]);
+    let backends: Vec<serde_json::Value> = stat
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(backends.len() >= 2, "{stat}");
+}

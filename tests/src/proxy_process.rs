@@ -1,0 +1,73 @@
+//! A `backrunner proxy` child process with a configuration written by the test, ready once
+//! `/readyz` answers 200; killed when dropped.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::{backrunner_bin, wait_until};
+
+/// A running proxy process.
+pub struct ProxyProcess {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// An HTTP client for it.
+    pub http: reqwest::Client,
+    child: tokio::process::Child,
+}
+
+impl ProxyProcess {
+    /// Writes `config_toml` plus a `listen` line on a free port to `<dir>/proxy.toml`,
+    /// starts `backrunner proxy -c` with it and waits (up to 60 s) until it is ready.
+    pub async fn start(dir: &Path, config_toml: &str) -> ProxyProcess {
+        let port = crate::oracle::free_port();
+        let path = dir.join("proxy.toml");
+        std::fs::write(
+            &path,
+            format!("listen = \"127.0.0.1:{port}\"\n{config_toml}"),
+        )
+        .expect("write proxy.toml");
+        let child = tokio::process::Command::new(backrunner_bin())
+            .arg("proxy")
+            .arg("--config")
+            .arg(&path)
+            .env("BACKRUNNER_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn backrunner proxy");
+        let proxy = ProxyProcess {
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("http client"),
+            child,
+        };
+        let ready = async || {
+            proxy
+                .http
+                .get(proxy.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        };
+        assert!(
+            wait_until(Duration::from_secs(60), ready).await,
+            "backrunner proxy did not become ready"
+        );
+        proxy
+    }
+
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
