@@ -203,12 +203,11 @@ async fn proxy_keys_with_slashes_utf8_and_trace_ids() {
     let reply: serde_json::Value = json(r).await;
     assert_eq!(reply["key"], "dir/sub/été /?.txt");
     let r = fx
-        .http
-        .get(fx.url("/get/b/dir/sub/%C3%A9t%C3%A9%20%2F%3F.txt"))
-        .header("X-Request", "12345")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            "/get/b/dir/sub/%C3%A9t%C3%A9%20%2F%3F.txt",
+            &[("X-Request", "12345")],
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-request"], "12345");
     assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");

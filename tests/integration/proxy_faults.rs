@@ -39,12 +39,8 @@ async fn proxy_reads_survive_a_node_dying() {
     fx.kill_node(0).await;
     assert_eq!(readers.await.unwrap(), 6);
     let r = fx
-        .http
-        .get(fx.url("/get/b/big"))
-        .header("range", "bytes=100-199")
-        .send()
-        .await
-        .unwrap();
+        .get_with("/get/b/big", &[("range", "bytes=100-199")])
+        .await;
     assert_eq!(r.status(), 206);
     assert_eq!(&r.bytes().await.unwrap()[..], &body[100..200]);
 }

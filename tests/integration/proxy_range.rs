@@ -8,14 +8,6 @@ use crate::proxy_support::{ProxyFixture, expect_json_error, public_bucket};
 
 const URL: &str = "/get/b/video.mp4";
 
-async fn get(fx: &ProxyFixture, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = fx.http.get(fx.url(URL));
-    for (n, v) in headers {
-        req = req.header(*n, *v);
-    }
-    req.send().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_ranges_and_conditionals() {
     let fx = ProxyFixture::start(&[public_bucket("b")]).await;
@@ -23,7 +15,7 @@ async fn proxy_ranges_and_conditionals() {
     let r = fx.post("/upload/b/video.mp4", body.to_vec()).await;
     assert_eq!(r.status(), 200);
 
-    let full = get(&fx, &[]).await;
+    let full = fx.get(URL).await;
     assert_eq!(full.status(), 200);
     assert_eq!(full.headers()["content-type"], "video/mp4");
     let etag = full.headers()["etag"].to_str().unwrap().to_owned();
@@ -36,7 +28,7 @@ async fn proxy_ranges_and_conditionals() {
         ("bytes=990-5000", 990, 999),
     ];
     for (range, start, end) in cases {
-        let r = get(&fx, &[("range", range)]).await;
+        let r = fx.get_with(URL, &[("range", range)]).await;
         assert_eq!(r.status(), 206, "{range}");
         assert_eq!(
             r.headers()["content-range"],
@@ -49,7 +41,7 @@ async fn proxy_ranges_and_conditionals() {
     }
 
     // Several ranges: multipart/byteranges with exact framing.
-    let r = get(&fx, &[("range", "bytes=0-9,20-29")]).await;
+    let r = fx.get_with(URL, &[("range", "bytes=0-9,20-29")]).await;
     assert_eq!(r.status(), 206);
     let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
     let boundary = ctype
@@ -76,34 +68,43 @@ async fn proxy_ranges_and_conditionals() {
     assert_eq!(&got[..], &expected[..]);
 
     // Unsatisfiable.
-    let r = get(&fx, &[("range", "bytes=5000-")]).await;
+    let r = fx.get_with(URL, &[("range", "bytes=5000-")]).await;
     assert_eq!(r.headers()["content-range"], "bytes */1000");
     expect_json_error(r, 416).await;
 
     // Conditionals.
-    let r = get(&fx, &[("if-none-match", &etag)]).await;
+    let r = fx.get_with(URL, &[("if-none-match", &etag)]).await;
     assert_eq!(r.status(), 304);
     assert_eq!(r.headers()["etag"], etag.as_str());
     assert!(r.bytes().await.unwrap().is_empty());
-    let r = get(&fx, &[("if-modified-since", &modified)]).await;
+    let r = fx.get_with(URL, &[("if-modified-since", &modified)]).await;
     assert_eq!(r.status(), 304);
-    let r = get(
-        &fx,
-        &[("if-modified-since", "Sat, 01 Jan 2000 00:00:00 GMT")],
-    )
-    .await;
+    let r = fx
+        .get_with(
+            URL,
+            &[("if-modified-since", "Sat, 01 Jan 2000 00:00:00 GMT")],
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().len(), 1000);
-    let r = get(&fx, &[("if-none-match", "\"something-else\"")]).await;
+    let r = fx
+        .get_with(URL, &[("if-none-match", "\"something-else\"")])
+        .await;
     assert_eq!(r.status(), 200);
-    let r = get(&fx, &[("if-match", "\"something-else\"")]).await;
+    let r = fx
+        .get_with(URL, &[("if-match", "\"something-else\"")])
+        .await;
     expect_json_error(r, 412).await;
 
     // If-Range: stale validator → the whole object; current → the range.
-    let r = get(&fx, &[("range", "bytes=0-9"), ("if-range", "\"stale\"")]).await;
+    let r = fx
+        .get_with(URL, &[("range", "bytes=0-9"), ("if-range", "\"stale\"")])
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap(), body);
-    let r = get(&fx, &[("range", "bytes=0-9"), ("if-range", &etag)]).await;
+    let r = fx
+        .get_with(URL, &[("range", "bytes=0-9"), ("if-range", &etag)])
+        .await;
     assert_eq!(r.status(), 206);
     assert_eq!(&r.bytes().await.unwrap()[..], &body[..10]);
 

@@ -175,6 +175,15 @@ impl ProxyFixture {
         self.request(reqwest::Method::GET, path).await
     }
 
+    /// `GET path` with `headers`, without credentials.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
     /// `method path` with `body`, without credentials.
     pub async fn request_with_body(
         &self,
