@@ -172,16 +172,14 @@ pub struct ClusterRef {
 
 /// Bucket limits written into the metadata (`max_size`, `max_key_num`); 0 means unlimited.
 ///
-/// Both are `int64` in the schema (at most [`Quota::MAX`], which the apiserver enforces);
+/// Both are `int64` in the schema: the apiserver takes nothing above [`Quota::MAX`], and
 /// [`BucketSpec::check`] refuses larger values built on the Rust side.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Quota {
     /// Maximum stored size in bytes, as a plain integer (`10737418240` for 10 GiB).
-    #[schemars(range(max = Quota::MAX))]
     pub max_size: u64,
     /// Maximum number of objects.
-    #[schemars(range(max = Quota::MAX))]
     pub max_objects: u64,
 }
 

@@ -8,9 +8,11 @@
 //! | Rust | schema |
 //! |---|---|
 //! | `u32` | `format: int64`, `minimum: 0`, `maximum: 4294967295` (unless the field sets a tighter one) |
-//! | `u64` | `format: int64`, `minimum: 0`, `maximum: 9223372036854775807` (the apiserver refuses more) |
+//! | `u64` | `format: int64`, `minimum: 0` (the format bounds it: the apiserver refuses more than `i64::MAX`) |
 //!
-//! Values above `i64::MAX` never reach the operator through the apiserver; the Rust side
+//! A `u64` gets no `maximum`: schemas carry numbers as float64, `i64::MAX` is not one, and
+//! the nearest (2^63) overflows when the apiserver (1.20 at least) checks defaults against
+//! it. Values above `i64::MAX` never reach the operator through the apiserver; the Rust side
 //! refuses them where they are written (see [`crate::bucket::SpecViolation::QuotaTooLarge`]).
 
 use schemars::Schema;
@@ -39,8 +41,9 @@ pub const KNOWN_FORMATS: &[&str] = &[
     "uuid",
 ];
 
-/// Rewrites `uint32`/`uint64` formats into `int64` with bounds, in `schema` and every schema
-/// nested in it (properties, items, additional properties, combinators).
+/// Rewrites `uint32`/`uint64` formats into `int64` with their bounds (see the module docs),
+/// in `schema` and every schema nested in it (properties, items, additional properties,
+/// combinators).
 pub fn kubernetes_formats(schema: &mut Schema) {
     if let Some(obj) = schema.as_object_mut() {
         rewrite(obj);
@@ -49,19 +52,21 @@ pub fn kubernetes_formats(schema: &mut Schema) {
 
 fn rewrite(obj: &mut Map<String, Value>) {
     let max = match obj.get("format").and_then(Value::as_str) {
-        Some("uint32") => Some(u64::from(u32::MAX)),
-        Some("uint64") => Some(i64::MAX as u64),
+        Some("uint32") => Some(Some(u32::MAX)),
+        Some("uint64") => Some(None),
         _ => None,
     };
     if let Some(max) = max {
         obj.insert("format".into(), Value::from("int64"));
         obj.entry("minimum").or_insert(Value::from(0));
-        let tighter = obj
-            .get("maximum")
-            .and_then(Value::as_f64)
-            .is_some_and(|m| m <= max as f64);
-        if !tighter {
-            obj.insert("maximum".into(), Value::from(max));
+        if let Some(max) = max {
+            let tighter = obj
+                .get("maximum")
+                .and_then(Value::as_f64)
+                .is_some_and(|m| m <= f64::from(max));
+            if !tighter {
+                obj.insert("maximum".into(), Value::from(max));
+            }
         }
     }
     for (key, value) in obj.iter_mut() {
@@ -116,7 +121,10 @@ mod tests {
             p["a"],
             json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295u64})
         );
-        assert_eq!(p["b"]["maximum"], json!(9223372036854775807i64));
+        assert_eq!(
+            p["b"],
+            json!({"type": "integer", "format": "int64", "minimum": 0})
+        );
         assert_eq!(
             p["c"],
             json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": 10000})
