@@ -210,6 +210,7 @@ impl Drop for AccessLine {
         let _enter = self.span.enter();
         tracing::info!(
             target: "backrunner::access",
+            handler = self.handler,
             method = %self.method,
             path = %self.path,
             status = self.status,
