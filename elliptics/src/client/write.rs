@@ -12,7 +12,7 @@ use futures_util::future::{join, join_all};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::Instrument;
 
-use super::requests::{WriteChunk, write_plan};
+use super::plan::{WriteChunk, write_plan};
 use super::result::{GroupResult, WriteOutcome, at_least_one};
 use super::session::{Session, parse_file_info};
 use crate::error::Error;

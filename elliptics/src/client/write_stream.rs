@@ -16,7 +16,7 @@ use futures_util::future::join;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::Instrument;
 
-use super::requests::{WriteChunk, WriteKind};
+use super::plan::{WriteChunk, WriteKind};
 use super::result::WriteOutcome;
 use super::session::Session;
 use super::write::ChunkBuffers;

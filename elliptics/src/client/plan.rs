@@ -1,6 +1,7 @@
-//! The request frames a session sends, built from its options exactly as the stock C++
-//! client builds them (checked against the captures), and the chunk plan of writes
-//! (plain, or prepare / plain / commit, §6.2 and §14.2).
+//! What a session plans to send: the request frames of its operations, built from its
+//! options (flags, ids, groups) with the per-command builders of [`crate::proto::request`],
+//! exactly as the stock C++ client builds them (checked against the captures), and the
+//! chunk plan of writes (plain, or prepare / plain / commit, §6.2 and §14.2).
 
 use bytes::Bytes;
 
