@@ -3,6 +3,7 @@
 pub mod client;
 pub mod error;
 pub mod proto;
+pub mod remote;
 pub mod stats;
 
 pub use client::{Client, ClientConfig, Session};

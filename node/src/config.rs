@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use elliptics::proto::{Id, NodeAddr, ProtocolVersion};
+pub use elliptics::remote::Remote;
 use serde::Deserialize;
 
 use crate::blob::SyncPolicy;
@@ -26,64 +27,6 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         field: field.into(),
         message: message.into(),
-    }
-}
-
-/// A peer as written in `remotes`: an IP address, or a DNS name (a Kubernetes Service,
-/// say) that is resolved afresh every time the node checks its links, so a headless
-/// Service whose pods were replaced leads to the new pods.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteAddr {
-    /// `ip:port[:family]`, IPv6 in brackets.
-    Addr(NodeAddr),
-    /// `name:port[:family]`.
-    Name {
-        /// Host name.
-        host: String,
-        /// Port (1-65535).
-        port: u16,
-        /// Family 10 (IPv6) was asked for instead of 2 (IPv4, the default).
-        ipv6: bool,
-    },
-}
-
-impl RemoteAddr {
-    /// Parses `ip:port[:family]` or `name:port[:family]` (family 2 = IPv4, the default;
-    /// 10 = IPv6); the error says what is wrong, for configuration messages.
-    pub fn parse(text: &str) -> Result<RemoteAddr, String> {
-        if let Ok(addr) = NodeAddr::parse(text) {
-            return Ok(RemoteAddr::Addr(addr));
-        }
-        let text = text.trim();
-        let bad = |why: &str| format!("address {text:?}: {why}, e.g. storage-0.storage:1025:2");
-        let (host, port, family) = match text.split(':').collect::<Vec<_>>().as_slice() {
-            [host, port] => (*host, *port, "2"),
-            [host, port, family] => (*host, *port, *family),
-            _ => return Err(bad("expected host:port[:family]")),
-        };
-        let valid_host = !host.is_empty()
-            && host.len() <= 253
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-        if !valid_host {
-            return Err(bad("not an IP address or a DNS name"));
-        }
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| bad("port must be 1-65535"))?;
-        let ipv6 = match family {
-            "2" => false,
-            "10" => true,
-            _ => return Err(bad("family must be 2 (IPv4) or 10 (IPv6)")),
-        };
-        Ok(RemoteAddr::Name {
-            host: host.to_owned(),
-            port,
-            ipv6,
-        })
     }
 }
 
@@ -194,7 +137,7 @@ pub struct ValidNodeConfig {
     /// Handshake version.
     pub version: ProtocolVersion,
     /// Peers to join (names are resolved when links are checked).
-    pub remotes: Vec<RemoteAddr>,
+    pub remotes: Vec<Remote>,
     /// AUTH cookie.
     pub auth_cookie: String,
     /// Request payload cap.
@@ -261,7 +204,7 @@ impl NodeConfig {
             .remotes
             .iter()
             .enumerate()
-            .map(|(i, r)| RemoteAddr::parse(r).map_err(|e| err(format!("remotes[{i}]"), e)))
+            .map(|(i, r)| Remote::parse(r).map_err(|e| err(format!("remotes[{i}]"), e)))
             .collect::<Result<Vec<_>, _>>()?;
         if self.max_payload < 1 << 20 {
             return Err(err("max_payload", "must be at least 1 MiB"));
@@ -381,14 +324,14 @@ sync = "never"
         assert_eq!(
             c.remotes,
             [
-                RemoteAddr::Addr(NodeAddr("10.0.0.1:1025".parse().unwrap())),
-                RemoteAddr::Addr(NodeAddr("[::1]:1026".parse().unwrap())),
-                RemoteAddr::Name {
+                Remote::Addr(NodeAddr("10.0.0.1:1025".parse().unwrap())),
+                Remote::Addr(NodeAddr("[::1]:1026".parse().unwrap())),
+                Remote::Name {
                     host: "storage-0.storage.ns.svc".into(),
                     port: 1025,
                     ipv6: false
                 },
-                RemoteAddr::Name {
+                Remote::Name {
                     host: "storage".into(),
                     port: 1027,
                     ipv6: true
@@ -404,7 +347,7 @@ sync = "never"
             ":1025",
             "a:1:2:3",
         ] {
-            assert!(RemoteAddr::parse(bad).is_err(), "{bad}");
+            assert!(Remote::parse(bad).is_err(), "{bad}");
         }
     }
 }

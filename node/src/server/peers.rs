@@ -18,7 +18,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::NodeState;
-use crate::config::RemoteAddr;
 
 /// Longest wait for a peer's TCP connect and for each handshake reply.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,7 +38,7 @@ pub(super) async fn maintain(state: Arc<NodeState>, mut stop: watch::Receiver<bo
             _ = tick.tick() => {
                 // Configured remotes, names resolved afresh each time.
                 for remote in &state.config.remotes {
-                    match resolve(remote).await {
+                    match remote.resolve().await {
                         Ok(addrs) => targets.extend(addrs),
                         Err(e) => tracing::warn!(error = %e, "peer address not resolved"),
                     }
@@ -65,30 +64,6 @@ pub(super) async fn maintain(state: Arc<NodeState>, mut stop: watch::Receiver<bo
     }
     for (_, h) in links {
         h.abort();
-    }
-}
-
-/// The node addresses of a configured remote now: the address itself, or every address
-/// its name resolves to in the requested family (sorted, without duplicates).
-async fn resolve(remote: &RemoteAddr) -> Result<Vec<NodeAddr>, String> {
-    match remote {
-        RemoteAddr::Addr(a) => Ok(vec![*a]),
-        RemoteAddr::Name { host, port, ipv6 } => {
-            let found = tokio::net::lookup_host((host.as_str(), *port))
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-            let mut addrs: Vec<NodeAddr> = found
-                .filter(|a| a.is_ipv6() == *ipv6)
-                .map(NodeAddr::from)
-                .collect();
-            addrs.sort();
-            addrs.dedup();
-            if addrs.is_empty() {
-                let family = if *ipv6 { "IPv6" } else { "IPv4" };
-                return Err(format!("{host} has no {family} address"));
-            }
-            Ok(addrs)
-        }
     }
 }
 
@@ -225,17 +200,18 @@ async fn next_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Remote;
 
     #[tokio::test]
     async fn resolves_addresses_and_names() {
         // `localhost` comes from /etc/hosts: no DNS server (and no network wait) involved.
-        let ip = RemoteAddr::parse("127.0.0.1:1025:2").unwrap();
+        let ip = Remote::parse("127.0.0.1:1025:2").unwrap();
         assert_eq!(
-            resolve(&ip).await.unwrap(),
+            ip.resolve().await.unwrap(),
             [NodeAddr("127.0.0.1:1025".parse().unwrap())]
         );
-        let name = RemoteAddr::parse("localhost:1025").unwrap();
-        let addrs = resolve(&name).await.unwrap();
+        let name = Remote::parse("localhost:1025").unwrap();
+        let addrs = name.resolve().await.unwrap();
         assert!(addrs.iter().all(|a| a.socket_addr().port() == 1025));
         assert!(addrs.iter().any(|a| a.socket_addr().ip().is_loopback()));
     }

@@ -2,7 +2,8 @@
 //! (IPv4, or IPv6 in brackets), or `name:port[:family]` with a DNS name — a Kubernetes
 //! Service, say — resolved to every address of the family (2 = IPv4, the default;
 //! 10 = IPv6). Names are resolved when a connection is made, so a headless Service whose
-//! pods were replaced resolves to the new pods.
+//! pods were replaced resolves to the new pods. Shared by the client (its remotes) and the
+//! storage node (its peers); it needs nothing of the client.
 
 use crate::proto::NodeAddr;
 
