@@ -8,5 +8,6 @@ mod defrag;
 mod failover;
 mod operator_paths;
 mod placement;
+mod quiet_status;
 mod rotation;
 mod support;

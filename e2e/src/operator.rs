@@ -24,6 +24,10 @@ pub struct OperatorSettings {
     pub install_id: String,
     /// Leader election on (HA scenario) or off (single replica).
     pub leader_election: bool,
+    /// `status_interval_seconds` of the operator (moving numbers in status at most this often).
+    pub status_interval_seconds: u32,
+    /// `resync_seconds` of the operator (requeue of a reconciled object).
+    pub resync_seconds: u32,
 }
 
 /// A running `backrunner operator`.
@@ -42,8 +46,10 @@ impl OperatorProcess {
     pub async fn start(settings: &OperatorSettings, dir: &Path, log_dir: &Path) -> Result<Self> {
         let port = free_port()?;
         let toml = format!(
-            "listen = \"127.0.0.1:{port}\"\ninstall_id = \"{install}\"\nstats_interval_seconds = 1\nstatus_interval_seconds = 1\nresync_seconds = 3\ndefrag_image = \"backrunner:e2e\"\n\n[leader_election]\nenabled = {le}\nlease_name = \"{LEASE_NAME}\"\nlease_namespace = \"{ns}\"\nidentity = \"{name}\"\nlease_seconds = 4\nrenew_seconds = 1\n",
+            "listen = \"127.0.0.1:{port}\"\ninstall_id = \"{install}\"\nstats_interval_seconds = 1\nstatus_interval_seconds = {status}\nresync_seconds = {resync}\ndefrag_image = \"backrunner:e2e\"\n\n[leader_election]\nenabled = {le}\nlease_name = \"{LEASE_NAME}\"\nlease_namespace = \"{ns}\"\nidentity = \"{name}\"\nlease_seconds = 4\nrenew_seconds = 1\n",
             install = settings.install_id,
+            status = settings.status_interval_seconds,
+            resync = settings.resync_seconds,
             le = settings.leader_election,
             ns = settings.namespace,
             name = settings.name,

@@ -25,6 +25,10 @@ pub struct SystemOptions {
     pub leader_election: bool,
     /// Proxies point their placement reports at the first operator.
     pub placement_hub: bool,
+    /// The operators' `status_interval_seconds` (1: status follows the statistics at once).
+    pub status_interval_seconds: u32,
+    /// The operators' `resync_seconds`.
+    pub resync_seconds: u32,
 }
 
 impl Default for SystemOptions {
@@ -33,12 +37,16 @@ impl Default for SystemOptions {
             operators: 1,
             leader_election: false,
             placement_hub: false,
+            status_interval_seconds: 1,
+            resync_seconds: 3,
         }
     }
 }
 
 /// A running system. Fields drop in order: proxies, operators, storage, control plane.
 pub struct System {
+    /// What was started.
+    pub options: SystemOptions,
     /// The two proxies.
     pub proxies: Vec<ProxyProcess>,
     /// Operator replicas (`None` once killed).
@@ -78,6 +86,7 @@ impl System {
             .map_err(io("creating the storage dir"))?;
         let storage = Storage::start(&storage_dir).await;
         let mut system = System {
+            options: options.clone(),
             proxies: Vec::new(),
             operators: Vec::new(),
             storage,
@@ -131,6 +140,8 @@ impl System {
             namespace: NAMESPACE.into(),
             install_id: "e2e".into(),
             leader_election,
+            status_interval_seconds: self.options.status_interval_seconds,
+            resync_seconds: self.options.resync_seconds,
         };
         OperatorProcess::start(&settings, self.cp.dir(), &self.cp.log_dir()).await
     }

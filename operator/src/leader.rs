@@ -11,11 +11,11 @@
 //! after `lease_seconds - renew_seconds` of failed renewals otherwise (before any follower
 //! may consider the Lease expired). Stepping down is final for this process: the
 //! controllers it started cannot be recalled safely, so the operator exits non-zero and
-//! Kubernetes restarts it as a follower (see [`crate::run`]). On a clean shutdown the
+//! Kubernetes restarts it as a follower (see `run` at the crate root). On a clean shutdown the
 //! leader releases the Lease so a follower takes over within one retry interval.
 //!
 //! The leader also writes its placement-hub URL into the Lease ([`HUB_URL_ANNOTATION`]),
-//! so followers can forward hub requests to it (see [`crate::server`]).
+//! so followers can forward hub requests to it (see the `server` module).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! carries them coarse), defrag runs, placement reports and leadership.
 //!
 //! A leaf module: the code that knows a value sets its gauge (for a bucket's health,
-//! [`crate::health::BucketHealth::publish`]).
+//! `health::BucketHealth::publish`).
 
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,

@@ -1,6 +1,6 @@
 //! The latest polled statistics per cluster: [`ClusterStats`] (every backend that answered,
 //! the nodes that did not) in a [`StatsCache`]. Plain data with no dependency on the rest of
-//! the operator: the [`crate::context::Context`] holds the cache, [`crate::stats`] fills it,
+//! the operator: the operator's `Context` holds the cache, the poller (`stats`) fills it,
 //! and the health rules, defrag planning and controllers read it.
 
 use std::collections::HashMap;
