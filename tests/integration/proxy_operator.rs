@@ -260,15 +260,11 @@ async fn proxy_placement_reports_and_hub_view_steer_selection() {
     let fx = two_bucket_proxy(&base).await;
     let nodes: Vec<String> = fx.node_addrs().iter().map(ToString::to_string).collect();
 
-    // An empty hub view: both buckets share uploads.
+    // 40 uploads with an empty hub view (where they go is checked below).
     let body = payload(3, 64 << 10);
-    let mut to_slow = 0;
     for i in 0..40 {
-        if fx.upload_anywhere(&format!("op/{i}"), &body).await == "slow" {
-            to_slow += 1;
-        }
+        fx.upload_anywhere(&format!("op/{i}"), &body).await;
     }
-    assert!((4..=36).contains(&to_slow), "{to_slow}/40 to slow");
 
     // Reports name both backends with their groups and counts (one write per upload:
     // each bucket has one group).
@@ -304,6 +300,14 @@ async fn proxy_placement_reports_and_hub_view_steer_selection() {
         Some("cluster=ns%2Fmain"),
         "the view is asked for this proxy's cluster"
     );
+
+    // An empty hub view: both buckets share uploads. Own live timings steer too, and on a
+    // busy machine they can favour one node for a while, so this waits for a window of 50
+    // where both have a fair share rather than counting a fixed number of uploads.
+    share_until(&fx, 40, Duration::from_secs(10), |s| {
+        (0.2..=0.8).contains(&s)
+    })
+    .await;
 
     // The hub says the second node's backend is slow (other proxies saw 100 µs/byte).
     hub.lock().unwrap().view = Some(vec![MergedBackend {
