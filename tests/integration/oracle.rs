@@ -32,8 +32,8 @@ fn signed_bucket(name: &str) -> BucketMetadata {
     meta
 }
 
-fn auth(method: &str, path: &str) -> String {
-    let sig = sign(method, path.as_bytes(), None, [], TOKEN);
+fn auth(method: &str, path: &str, token: &str) -> String {
+    let sig = sign(method, path.as_bytes(), None, [], token);
     authorization_header("riftv1", "alice", &sig)
 }
 
@@ -67,116 +67,68 @@ async fn oracle_proxy_serves_the_backrunner_api() {
         &format!("remotes = [{remotes}]\nmetadata_groups = [1, 2]\nprotocol_version = \"3.0\"\n"),
     )
     .await;
-    let http = &proxy.http;
+    let json = |body: &[u8]| -> serde_json::Value { serde_json::from_slice(body).unwrap() };
 
     // Small object: upload reaches both groups; read whole and by Range; lookup.
-    let r = http
-        .post(proxy.url("/upload/media/dir/a b.txt"))
-        .body("hello, real elliptics")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let reply: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let key = "/media/dir/a b.txt";
+    let (status, reply) = proxy
+        .post(&format!("/upload{key}"), &[], "hello, real elliptics")
+        .await;
+    assert_eq!(status, 200);
+    let reply = json(&reply);
     assert_eq!(
         reply["reply"]["success-groups"],
         serde_json::json!([1, 2]),
         "{reply}"
     );
-    let r = http
-        .get(proxy.url("/get/media/dir/a b.txt"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), "hello, real elliptics");
-    let r = http
-        .get(proxy.url("/get/media/dir/a b.txt"))
-        .header("range", "bytes=7-10")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 206);
-    assert_eq!(r.text().await.unwrap(), "real");
-    let r = http
-        .get(proxy.url("/lookup/media/dir/a b.txt"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let get = format!("/get{key}");
+    assert_eq!(
+        proxy.get(&get, &[]).await,
+        (200, "hello, real elliptics".into())
+    );
+    assert_eq!(
+        proxy.get(&get, &[("range", "bytes=7-10")]).await,
+        (206, "real".into())
+    );
+    assert_eq!(proxy.get(&format!("/lookup{key}"), &[]).await.0, 200);
 
     // Large object (prepare/plain/commit in 4 MiB chunks): bytes come back exactly.
     let body = payload(7, 12 << 20);
-    let r = http
-        .post(proxy.url("/upload/media/large.bin"))
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-    let got = http
-        .get(proxy.url("/get/media/large.bin"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(got.len(), body.len());
+    let (status, reply) = proxy
+        .post("/upload/media/large.bin", &[], body.clone())
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let (status, got) = proxy.get("/get/media/large.bin", &[]).await;
+    assert_eq!((status, got.len()), (200, body.len()));
     assert_eq!(Sha256::digest(&got), Sha256::digest(&body));
-    let r = http
-        .get(proxy.url("/get/media/large.bin"))
-        .header("range", format!("bytes={}-{}", 5 << 20, (5 << 20) + 9))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 206);
-    assert_eq!(r.bytes().await.unwrap(), body[5 << 20..(5 << 20) + 10]);
+    let range = format!("bytes={}-{}", 5 << 20, (5 << 20) + 9);
+    let (status, got) = proxy
+        .get("/get/media/large.bin", &[("range", &range)])
+        .await;
+    assert_eq!((status, &got[..]), (206, &body[5 << 20..(5 << 20) + 10]));
 
-    // ACL: unsigned writes to the private bucket are refused, signed ones work.
+    // ACL: unsigned writes to the private bucket are 401, a wrong token 403, signed 200.
     let path = "/upload/private/k";
-    let r = http.post(proxy.url(path)).body("x").send().await.unwrap();
-    assert_eq!(r.status(), 401);
-    let forged = authorization_header(
-        "riftv1",
-        "alice",
-        &sign("POST", path.as_bytes(), None, [], "wrong"),
+    assert_eq!(proxy.post(path, &[], "x").await.0, 401);
+    let forged = auth("POST", path, "wrong");
+    assert_eq!(
+        proxy.post(path, &[("authorization", &forged)], "x").await.0,
+        403
     );
-    let r = http
-        .post(proxy.url(path))
-        .header("authorization", forged)
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = http
-        .post(proxy.url(path))
-        .header("authorization", auth("POST", path))
-        .body("signed")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let signed = auth("POST", path, TOKEN);
+    assert_eq!(
+        proxy.post(path, &[("authorization", &signed)], "x").await.0,
+        200
+    );
 
     // Delete: gone from both groups.
-    let r = http
-        .post(proxy.url("/delete/media/dir/a b.txt"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = http
-        .get(proxy.url("/get/media/dir/a b.txt"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(proxy.post(&format!("/delete{key}"), &[], "").await.0, 200);
+    assert_eq!(proxy.get(&get, &[]).await.0, 404);
 
     // Statistics from the oracle's monitor.
-    let r = http.get(proxy.url("/stat/media")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let stat: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let (status, stat) = proxy.get("/stat/media", &[]).await;
+    assert_eq!(status, 200);
+    let stat = json(&stat);
     assert!(stat.to_string().contains("media"), "{stat}");
     client.shutdown().await;
 }

@@ -64,6 +64,39 @@ impl ProxyProcess {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// `method path` with `headers` and `body`: the status and the whole reply body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, bytes::Bytes) {
+        let mut request = self.http.request(method, self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let reply = request.send().await.expect("request reaches the proxy");
+        let status = reply.status().as_u16();
+        (status, reply.bytes().await.expect("reply body"))
+    }
+
+    /// `GET path` with `headers`.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, bytes::Bytes) {
+        self.call(reqwest::Method::GET, path, headers, Vec::new())
+            .await
+    }
+
+    /// `POST path` with `headers` and `body`.
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, bytes::Bytes) {
+        self.call(reqwest::Method::POST, path, headers, body).await
+    }
 }
 
 impl Drop for ProxyProcess {
