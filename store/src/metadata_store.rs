@@ -258,14 +258,26 @@ impl MetadataStore {
         report
     }
 
-    /// Reads bucket `name`'s metadata; `Ok(None)` when absent.
-    pub async fn read_bucket(&self, name: &str) -> Result<Option<BucketMetadata>, MetadataError> {
-        let Some(bytes) = self.read_object(METADATA_NAMESPACE, name).await? else {
+    /// Reads and decodes the object under `key`; `Ok(None)` when absent,
+    /// [`MetadataError::Malformed`] when `decode` refuses it.
+    async fn read_decoded<T, E: std::fmt::Display>(
+        &self,
+        namespace: &'static str,
+        key: &str,
+        decode: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<Option<T>, MetadataError> {
+        let Some(bytes) = self.read_object(namespace, key).await? else {
             return Ok(None);
         };
-        BucketMetadata::decode(&bytes)
+        decode(&bytes)
             .map(Some)
-            .map_err(|e| malformed(METADATA_NAMESPACE, name, e.to_string()))
+            .map_err(|e| malformed(namespace, key, e.to_string()))
+    }
+
+    /// Reads bucket `name`'s metadata; `Ok(None)` when absent.
+    pub async fn read_bucket(&self, name: &str) -> Result<Option<BucketMetadata>, MetadataError> {
+        self.read_decoded(METADATA_NAMESPACE, name, BucketMetadata::decode)
+            .await
     }
 
     /// The raw metadata object of bucket `name` in every group (drift detection).
@@ -325,12 +337,8 @@ impl MetadataStore {
 
     /// Reads the token-alias record of bucket `name`; `Ok(None)` when absent.
     pub async fn read_aliases(&self, name: &str) -> Result<Option<TokenAliases>, MetadataError> {
-        let Some(bytes) = self.read_object(TOKEN_ALIASES_NAMESPACE, name).await? else {
-            return Ok(None);
-        };
-        TokenAliases::decode(&bytes)
-            .map(Some)
-            .map_err(|e| malformed(TOKEN_ALIASES_NAMESPACE, name, e.to_string()))
+        self.read_decoded(TOKEN_ALIASES_NAMESPACE, name, TokenAliases::decode)
+            .await
     }
 
     /// Writes the token-alias record of bucket `name`.
@@ -346,12 +354,8 @@ impl MetadataStore {
 
     /// Reads the ownership record of bucket `name`; `Ok(None)` when absent.
     pub async fn read_owner(&self, name: &str) -> Result<Option<OwnerRecord>, MetadataError> {
-        let Some(bytes) = self.read_object(OWNER_NAMESPACE, name).await? else {
-            return Ok(None);
-        };
-        OwnerRecord::decode(&bytes)
-            .map(Some)
-            .map_err(|e| malformed(OWNER_NAMESPACE, name, e))
+        self.read_decoded(OWNER_NAMESPACE, name, OwnerRecord::decode)
+            .await
     }
 
     /// Writes the ownership record of bucket `name`.
