@@ -9,6 +9,49 @@ pub mod proxy;
 pub mod sign;
 pub mod stat;
 
+/// Reads and parses the configuration file at `path`, or gives the defaults when there is
+/// none (environment variables and flags are laid over it by the caller).
+pub(crate) fn config_file<T, E>(
+    path: Option<&std::path::Path>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> anyhow::Result<T>
+where
+    T: Default,
+    anyhow::Error: From<E>,
+{
+    use anyhow::Context;
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok(parse(&text)?)
+        }
+        None => Ok(T::default()),
+    }
+}
+
+/// Lays a flag over a configuration value: `setting` becomes `flag` when the flag is given.
+pub(crate) fn override_with<T: Clone>(setting: &mut T, flag: &Option<T>) {
+    if let Some(v) = flag {
+        *setting = v.clone();
+    }
+}
+
+/// Binds `addr` and prints `<what> listening on <scheme>://<bound address>` (the line
+/// scripts and tests wait for).
+pub(crate) async fn bind_announced(
+    addr: std::net::SocketAddr,
+    what: &str,
+    scheme: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    println!("{what} listening on {scheme}://{}", listener.local_addr()?);
+    Ok(listener)
+}
+
 /// Parses `--remote` (`ip:port[:family]`) and connects an Elliptics client to it; the
 /// rest of the cluster is learnt from its route list.
 pub async fn connect_remote(

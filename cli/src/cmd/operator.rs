@@ -6,9 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use backrunner_operator::OperatorConfig;
-use tokio::net::TcpListener;
 
 /// Arguments of `backrunner operator`.
 #[derive(Debug, clap::Args)]
@@ -47,41 +45,23 @@ pub struct OperatorArgs {
 
 /// Builds the configuration: file (or defaults), then environment and flags.
 pub fn config_from(args: &OperatorArgs) -> anyhow::Result<OperatorConfig> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            OperatorConfig::from_toml(&text)?
-        }
-        None => OperatorConfig::default(),
-    };
-    if let Some(v) = args.listen {
-        config.listen = v;
-    }
-    if let Some(v) = &args.watch_namespace {
-        config.watch_namespace = v.clone();
-    }
-    if let Some(v) = &args.install_id {
-        config.install_id = v.clone();
-    }
-    if let Some(v) = &args.defrag_image {
-        config.defrag_image = v.clone();
-    }
-    if let Some(v) = args.stats_interval_seconds {
-        config.stats_interval_seconds = v;
-    }
-    if let Some(v) = args.status_interval_seconds {
-        config.status_interval_seconds = v;
-    }
-    if let Some(v) = args.leader_election {
-        config.leader_election.enabled = v;
-    }
-    if let Some(v) = &args.lease_namespace {
-        config.leader_election.lease_namespace = v.clone();
-    }
-    if let Some(v) = &args.identity {
-        config.leader_election.identity = v.clone();
-    }
+    let mut config = super::config_file(args.config.as_deref(), OperatorConfig::from_toml)?;
+    super::override_with(&mut config.listen, &args.listen);
+    super::override_with(&mut config.watch_namespace, &args.watch_namespace);
+    super::override_with(&mut config.install_id, &args.install_id);
+    super::override_with(&mut config.defrag_image, &args.defrag_image);
+    super::override_with(
+        &mut config.stats_interval_seconds,
+        &args.stats_interval_seconds,
+    );
+    super::override_with(
+        &mut config.status_interval_seconds,
+        &args.status_interval_seconds,
+    );
+    let election = &mut config.leader_election;
+    super::override_with(&mut election.enabled, &args.leader_election);
+    super::override_with(&mut election.lease_namespace, &args.lease_namespace);
+    super::override_with(&mut election.identity, &args.identity);
     config.validate()?;
     Ok(config)
 }
@@ -89,13 +69,7 @@ pub fn config_from(args: &OperatorArgs) -> anyhow::Result<OperatorConfig> {
 /// Runs the operator until SIGINT/SIGTERM (exit 0) or lost leadership (error).
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     let config = config_from(&args)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    println!(
-        "backrunner operator listening on http://{}",
-        listener.local_addr()?
-    );
+    let listener = super::bind_announced(config.listen, "backrunner operator", "http").await?;
     backrunner_operator::run_on(config, listener, super::shutdown_signal()).await?;
     Ok(())
 }

@@ -54,41 +54,30 @@ pub struct ProxyArgs {
 
 /// Builds the configuration: file (or defaults), then environment and flags.
 pub fn config_from(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            ProxyConfig::from_toml(&text)?
-        }
-        None => ProxyConfig::default(),
-    };
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
+    let mut config = super::config_file(args.config.as_deref(), ProxyConfig::from_toml)?;
+    super::override_with(&mut config.listen, &args.listen);
     if !args.remotes.is_empty() {
         config.remotes = args.remotes.clone();
     }
     if !args.metadata_groups.is_empty() {
         config.metadata_groups = args.metadata_groups.clone();
     }
-    if let Some(key) = &args.bucket_list_key {
-        config.bucket_list_key = key.clone();
-    }
+    super::override_with(&mut config.bucket_list_key, &args.bucket_list_key);
     if let Some(hub) = &args.placement_hub {
         config.placement_hub = Some(hub.clone()).filter(|h| !h.trim().is_empty());
     }
     if let Some(id) = &args.proxy_id {
         config.proxy_id = Some(id.clone());
     }
-    if let Some(cluster) = &args.placement_cluster {
-        config.placement_cluster = cluster.clone();
-    }
-    if let Some(secs) = args.placement_report_interval_secs {
-        config.placement_report_interval_secs = secs;
-    }
-    if let Some(secs) = args.placement_staleness_secs {
-        config.placement_staleness_secs = secs;
-    }
+    super::override_with(&mut config.placement_cluster, &args.placement_cluster);
+    super::override_with(
+        &mut config.placement_report_interval_secs,
+        &args.placement_report_interval_secs,
+    );
+    super::override_with(
+        &mut config.placement_staleness_secs,
+        &args.placement_staleness_secs,
+    );
     config.validate()?;
     Ok(config)
 }
@@ -96,13 +85,7 @@ pub fn config_from(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
 /// Runs the proxy until SIGINT/SIGTERM.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let config = config_from(&args)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    println!(
-        "backrunner proxy listening on http://{}",
-        listener.local_addr()?
-    );
+    let listener = super::bind_announced(config.listen, "backrunner proxy", "http").await?;
     run_on(config, listener, super::shutdown_signal()).await
 }
 
@@ -141,13 +124,7 @@ pub async fn run_on(
                 cert: h.cert.clone(),
                 key: h.key.clone(),
             })?;
-            let tls_listener = TcpListener::bind(h.listen)
-                .await
-                .with_context(|| format!("binding {}", h.listen))?;
-            println!(
-                "backrunner proxy listening on https://{}",
-                tls_listener.local_addr()?
-            );
+            let tls_listener = super::bind_announced(h.listen, "backrunner proxy", "https").await?;
             tokio::spawn(tls.clone().watch(Duration::from_secs(10), stopped()));
             Some(tokio::spawn(serve_tls(
                 tls_listener,
