@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use backrunner_tests::{backrunner_bin, wait_until};
+use backrunner_tests::{backrunner_command, wait_ready};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Two consecutive free ports (P, P+1) for the dev nodes.
@@ -36,18 +36,14 @@ async fn proxy_dev_mode_examples_work() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = tokio::process::Command::new(backrunner_bin())
-        .arg("dev")
+    let mut child = backrunner_command("dev")
         .arg("--data")
         .arg(dir.path().join("data"))
         .arg("--node-port")
         .arg(node_port.to_string())
         .arg("--listen")
         .arg(format!("127.0.0.1:{proxy_port}"))
-        .env("BACKRUNNER_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -66,14 +62,8 @@ async fn proxy_dev_mode_examples_work() {
     }
     let base = format!("http://127.0.0.1:{proxy_port}");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let ready = async || {
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    };
     assert!(
-        wait_until(Duration::from_secs(30), ready).await,
+        wait_ready(&http, &base, Duration::from_secs(30)).await,
         "{printed:?}"
     );
 

@@ -125,6 +125,29 @@ pub async fn wait_until(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bo
     }
 }
 
+/// Waits up to `limit` until `GET <base>/readyz` answers 200.
+pub async fn wait_ready(http: &reqwest::Client, base: &str, limit: Duration) -> bool {
+    let ready = async || {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    };
+    wait_until(limit, ready).await
+}
+
+/// `backrunner <subcommand>` with warn-level logs and stderr passed through, killed when
+/// dropped; the caller adds the arguments, chooses stdout and spawns it.
+pub fn backrunner_command(subcommand: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(backrunner_bin());
+    command
+        .arg(subcommand)
+        .env("BACKRUNNER_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
+}
+
 /// The `backrunner` binary: `$BACKRUNNER_BIN`, or `target/{release,debug}/backrunner`.
 pub fn backrunner_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("BACKRUNNER_BIN") {
@@ -166,14 +189,10 @@ impl NodeProcess {
 
     /// Starts `backrunner node --config path`.
     pub async fn start_with(config: PathBuf) -> NodeProcess {
-        let mut child = tokio::process::Command::new(backrunner_bin())
-            .arg("node")
+        let mut child = backrunner_command("node")
             .arg("--config")
             .arg(&config)
-            .env("BACKRUNNER_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .expect("spawn backrunner node");
         let stdout = child.stdout.take().expect("stdout");

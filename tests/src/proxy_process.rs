@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::{backrunner_bin, wait_until};
+use crate::{backrunner_command, wait_ready};
 
 /// A running proxy process.
 pub struct ProxyProcess {
@@ -27,14 +27,10 @@ impl ProxyProcess {
             format!("listen = \"127.0.0.1:{port}\"\n{config_toml}"),
         )
         .expect("write proxy.toml");
-        let child = tokio::process::Command::new(backrunner_bin())
-            .arg("proxy")
+        let child = backrunner_command("proxy")
             .arg("--config")
             .arg(&path)
-            .env("BACKRUNNER_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .expect("spawn backrunner proxy");
         let proxy = ProxyProcess {
@@ -45,16 +41,8 @@ impl ProxyProcess {
                 .expect("http client"),
             child,
         };
-        let ready = async || {
-            proxy
-                .http
-                .get(proxy.url("/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        };
         assert!(
-            wait_until(Duration::from_secs(60), ready).await,
+            wait_ready(&proxy.http, &proxy.base, Duration::from_secs(60)).await,
             "backrunner proxy did not become ready"
         );
         proxy
