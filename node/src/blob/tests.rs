@@ -26,6 +26,19 @@ pub fn config(dir: &Path) -> StoreConfig {
     }
 }
 
+/// [`config`] in `dir` with blobs of `blob_size` bytes (small ones rotate often).
+pub fn config_blob_size(dir: &Path, blob_size: u64) -> StoreConfig {
+    StoreConfig {
+        blob_size,
+        ..config(dir)
+    }
+}
+
+/// Opens a blob file for writing in place, to damage bytes of it.
+pub fn open_to_damage(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new().write(true).open(path).unwrap()
+}
+
 /// Opens a store with the test [`CHUNK`].
 pub fn open_cfg(cfg: StoreConfig) -> BlobStore {
     BlobStore::open_with_chunk(cfg, CHUNK).unwrap()

@@ -309,10 +309,7 @@ fn read_only_rejects_mutations() {
 #[test]
 fn rotation_and_second_open_is_locked() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open_cfg(StoreConfig {
-        blob_size: 4096,
-        ..config(dir.path())
-    });
+    let s = open_cfg(config_blob_size(dir.path(), 4096));
     for i in 0..40 {
         put(&s, i, &bytes(i, 500));
     }
@@ -341,10 +338,7 @@ fn checksums_catch_damage_chunk_by_chunk() {
     let data = bytes(7, 10_000);
     let info = put(&s, 1, &data);
     // Damage one byte in chunk 50 (bytes 3200..3264).
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&info.path)
-        .unwrap();
+    let f = open_to_damage(&info.path);
     f.write_all_at(&[data[3210] ^ 0xFF], info.data_offset + 3210)
         .unwrap();
     for (off, size) in [(0, 0), (3200, 64), (3263, 1), (3000, 300)] {
@@ -369,10 +363,7 @@ fn checksums_catch_damage_chunk_by_chunk() {
 #[test]
 fn concurrent_writers_and_readers() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Arc::new(open_cfg(StoreConfig {
-        blob_size: 64 << 10,
-        ..config(dir.path())
-    }));
+    let s = Arc::new(open_cfg(config_blob_size(dir.path(), 64 << 10)));
     for i in 0..100 {
         put(&s, i, &bytes(i, 300));
     }

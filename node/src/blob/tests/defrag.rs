@@ -38,10 +38,7 @@ fn check(s: &BlobStore, want: &HashMap<u64, Vec<u8>>) {
 }
 
 fn cfg(dir: &Path) -> StoreConfig {
-    StoreConfig {
-        blob_size: 16 << 10,
-        ..config(dir)
-    }
+    config_blob_size(dir, 16 << 10)
 }
 
 #[test]

@@ -19,10 +19,7 @@ fn rss_bytes() -> u64 {
 fn index_memory_and_open_scan_time() {
     let n: u64 = std::env::var("BLOB_MEASURE_KEYS").map_or(200_000, |v| v.parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let cfg = StoreConfig {
-        blob_size: 256 << 20,
-        ..config(dir.path())
-    };
+    let cfg = config_blob_size(dir.path(), 256 << 20);
     let keys: Vec<KeyId> = (0..n).map(|i| bytes(i, 64).try_into().unwrap()).collect();
     let data = bytes(0, 100);
     let t = Instant::now();

@@ -272,7 +272,7 @@ proptest! {
     #[test]
     fn store_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = StoreConfig { blob_size: 2048, ..config(dir.path()) };
+        let cfg = config_blob_size(dir.path(), 2048);
         let mut s = open_cfg(cfg.clone());
         let mut m = Model::default();
         for (step, op) in ops.iter().enumerate() {

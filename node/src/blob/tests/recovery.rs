@@ -21,10 +21,7 @@ fn snapshot(s: &BlobStore, keys: impl Iterator<Item = u64>) -> Snapshot {
 #[test]
 fn reopen_rebuilds_the_same_index_and_stats() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = StoreConfig {
-        blob_size: 8192,
-        ..config(dir.path())
-    };
+    let cfg = config_blob_size(dir.path(), 8192);
     let s = open_cfg(cfg.clone());
     for i in 0..60u64 {
         match i % 6 {
@@ -131,10 +128,7 @@ fn a_tail_record_whose_data_did_not_land_is_dropped() {
     let info = put(&s, 1, &bytes(2, 100_000));
     drop(s);
     // Simulate a crash after the header and data but before the checksum table was written.
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&info.path)
-        .unwrap();
+    let f = open_to_damage(&info.path);
     let table_at = info.data_offset - format::table_len(100_000, CHUNK);
     f.write_all_at(
         &vec![0u8; format::table_len(100_000, CHUNK) as usize],
@@ -151,10 +145,7 @@ fn damaged_records_in_the_middle_are_skipped() {
     let s = open(dir.path());
     let infos: Vec<RecordInfo> = (0..10).map(|i| put(&s, i, &bytes(i, 150))).collect();
     drop(s);
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&infos[3].path)
-        .unwrap();
+    let f = open_to_damage(&infos[3].path);
     // Key 3: flip a byte of its header (key id area). Key 6: flip a data byte.
     let header_3 = infos[3].data_offset - format::table_len(150, CHUNK) - format::HEADER_LEN;
     f.write_all_at(&[0xEE], header_3 + 20).unwrap();
@@ -170,17 +161,11 @@ fn damaged_records_in_the_middle_are_skipped() {
 #[test]
 fn damage_in_sealed_blobs_is_caught_on_read() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = StoreConfig {
-        blob_size: 4096,
-        ..config(dir.path())
-    };
+    let cfg = config_blob_size(dir.path(), 4096);
     let s = open_cfg(cfg.clone());
     let infos: Vec<RecordInfo> = (0..30).map(|i| put(&s, i, &bytes(i, 300))).collect();
     drop(s);
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&infos[0].path)
-        .unwrap();
+    let f = open_to_damage(&infos[0].path);
     f.write_all_at(&[0xEE], infos[0].data_offset + 5).unwrap();
     let s = open_cfg(cfg);
     assert!(matches!(
@@ -268,10 +253,7 @@ fn crash_child() {
         return;
     };
     let start: u64 = std::env::var("BLOB_CRASH_START").unwrap().parse().unwrap();
-    let s = open_cfg(StoreConfig {
-        blob_size: 32 << 10,
-        ..config(Path::new(&dir))
-    });
+    let s = open_cfg(config_blob_size(Path::new(&dir), 32 << 10));
     for i in start.. {
         let (k, op) = crash_op(i);
         match op {
@@ -350,10 +332,7 @@ fn kill_9_keeps_every_acknowledged_write() {
         next = last + 1;
         // The op in flight when the process died may or may not have landed.
         let (in_flight, in_flight_op) = crash_op(next);
-        let s = open_cfg(StoreConfig {
-            blob_size: 32 << 10,
-            ..config(dir.path())
-        });
+        let s = open_cfg(config_blob_size(dir.path(), 32 << 10));
         for k in 0..97 {
             let got = get(&s, k);
             if k == in_flight && got.as_ref() == in_flight_op.as_ref() {
