@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use elliptics::client::GroupResult;
-use elliptics::proto::{DnetTime, FileInfoReply, Id};
+use elliptics::proto::{FileInfoReply, Id};
 use http::{HeaderValue, header};
 use serde::Serialize;
 
@@ -92,7 +92,7 @@ impl GroupReply {
                         filename: f.path.clone(),
                         size: f.info.size,
                         offset_within_data_file: f.info.offset,
-                        mtime: rfc3339(f.info.mtime),
+                        mtime: f.info.mtime.to_rfc3339(),
                         server: f.addr.to_string(),
                         error: String::new(),
                     }
@@ -130,46 +130,9 @@ pub struct UploadReply {
     pub reply: GroupReply,
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` for a record timestamp.
-pub fn rfc3339(t: DnetTime) -> String {
-    let secs = t.tsec.min(253_402_300_799); // 9999-12-31T23:59:59
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        t.tnsec % 1_000_000_000
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        let t = |tsec, tnsec| rfc3339(DnetTime { tsec, tnsec });
-        assert_eq!(t(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(t(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(t(1_700_000_000, 123_000), "2023-11-14T22:13:20.000123000Z");
-    }
 
     #[test]
     fn error_reply_is_json_with_headers() {

@@ -63,6 +63,24 @@ impl DnetTime {
             ))
             .unwrap_or(UNIX_EPOCH)
     }
+
+    /// RFC 3339 in UTC with nanoseconds, `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (Backrunner's
+    /// reply format); seconds past 9999-12-31T23:59:59 show that instant.
+    pub fn to_rfc3339(&self) -> String {
+        const LAST_SECOND: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let secs = i64::try_from(self.tsec.min(LAST_SECOND)).unwrap_or(0);
+        let at = time::UtcDateTime::from_unix_timestamp(secs).unwrap_or(time::UtcDateTime::MAX);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            self.tnsec % 1_000_000_000
+        )
+    }
 }
 
 impl Codec for DnetTime {
@@ -213,5 +231,19 @@ impl Codec for IoAttr {
             offset: r.u64("io_attr.offset")?,
             size: r.u64("io_attr.size")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        let t = |tsec, tnsec| DnetTime { tsec, tnsec }.to_rfc3339();
+        assert_eq!(t(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(t(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(t(1_700_000_000, 123_000), "2023-11-14T22:13:20.000123000Z");
+        assert_eq!(t(u64::MAX, 0), "9999-12-31T23:59:59.000000000Z");
     }
 }
