@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 
 use bytes::BufMut;
 
-use super::codec::{Codec, DecodeError, Reader, check_count};
+use super::codec::{Codec, DecodeError, Reader, decode_list};
 
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
@@ -196,16 +196,12 @@ impl Codec for AddrContainer {
         if addr_num < 0 {
             return Err(DecodeError::Invalid("dnet_addr_container.addr_num"));
         }
-        let n = check_count(
+        let addrs = decode_list::<NodeAddr>(
             r,
             addr_num as u64,
             NodeAddr::SIZE,
             "dnet_addr_container.addr_num",
         )?;
-        let mut addrs = Vec::with_capacity(n);
-        for _ in 0..n {
-            addrs.push(NodeAddr::decode(r)?);
-        }
         Ok(Self {
             node_addr_num,
             addrs,

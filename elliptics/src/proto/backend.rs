@@ -17,7 +17,7 @@
 
 use bytes::BufMut;
 
-use super::codec::{Codec, DecodeError, Reader, check_count};
+use super::codec::{Codec, DecodeError, Reader, decode_list};
 use super::id::{ID_SIZE, Id};
 use super::io_attr::DnetTime;
 
@@ -129,11 +129,7 @@ impl Codec for BackendControl {
         let defrag_level = r.u32("backend_control.defrag_level")?;
         let delay = r.u32("backend_control.delay")?;
         let count = r.u32("backend_control.ids_count")?;
-        let n = check_count(r, count.into(), ID_SIZE, "backend_control.ids_count")?;
-        let mut ids = Vec::with_capacity(n);
-        for _ in 0..n {
-            ids.push(Id::decode(r)?);
-        }
+        let ids = decode_list::<Id>(r, count.into(), ID_SIZE, "backend_control.ids_count")?;
         Ok(Self {
             backend_id,
             command,
@@ -234,16 +230,12 @@ impl Codec for BackendStatusList {
     /// follow.
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let count = r.u32("backend_status_list.backends_count")?;
-        let n = check_count(
+        let backends = decode_list::<BackendStatus>(
             r,
             count.into(),
             BackendStatus::SIZE,
             "backend_status_list.backends_count",
         )?;
-        let mut backends = Vec::with_capacity(n);
-        for _ in 0..n {
-            backends.push(BackendStatus::decode(r)?);
-        }
         r.rest();
         Ok(Self { backends })
     }

@@ -165,6 +165,22 @@ pub fn check_count(
     Ok(count as usize)
 }
 
+/// Decodes `count` consecutive `T`s of `item_size` bytes each, after [`check_count`] has
+/// made sure they can fit in what `r` has left (`what` names the count field in errors).
+pub fn decode_list<T: Codec>(
+    r: &mut Reader<'_>,
+    count: u64,
+    item_size: usize,
+    what: &'static str,
+) -> Result<Vec<T>, DecodeError> {
+    let n = check_count(r, count, item_size, what)?;
+    let mut items = Vec::with_capacity(n);
+    for _ in 0..n {
+        items.push(T::decode(r)?);
+    }
+    Ok(items)
+}
+
 /// The `Debug` text of a wire flags type: `Name(A | B | 0x100000)` (named flags, then the
 /// bits without a name in hex), or `Name(0x0)` when no bit is set.
 pub(crate) fn fmt_flags<F>(f: &mut fmt::Formatter<'_>, name: &str, flags: &F) -> fmt::Result

@@ -13,7 +13,7 @@
 use bytes::BufMut;
 
 use super::addr::AddrContainer;
-use super::codec::{Codec, DecodeError, Reader, check_count};
+use super::codec::{Codec, DecodeError, Reader, decode_list};
 use super::id::{ID_SIZE, Id};
 
 /// `dnet_backend_ids.flags` value that removes a backend from route tables.
@@ -48,11 +48,7 @@ impl Codec for BackendIds {
         let group_id = r.u32("backend_ids.group_id")?;
         let flags = r.u32("backend_ids.flags")?;
         let count = r.u32("backend_ids.ids_count")?;
-        let n = check_count(r, count.into(), ID_SIZE, "backend_ids.ids_count")?;
-        let mut ids = Vec::with_capacity(n);
-        for _ in 0..n {
-            ids.push(Id::decode(r)?);
-        }
+        let ids = decode_list::<Id>(r, count.into(), ID_SIZE, "backend_ids.ids_count")?;
         Ok(BackendIds {
             backend_id,
             group_id,
@@ -82,11 +78,8 @@ impl Codec for IdContainer {
         if count < 0 {
             return Err(DecodeError::Invalid("id_container.backends_count"));
         }
-        let n = check_count(r, count as u64, 16, "id_container.backends_count")?;
-        let mut backends = Vec::with_capacity(n);
-        for _ in 0..n {
-            backends.push(BackendIds::decode(r)?);
-        }
+        let backends =
+            decode_list::<BackendIds>(r, count as u64, 16, "id_container.backends_count")?;
         Ok(IdContainer { backends })
     }
 }
