@@ -2,25 +2,46 @@
 //! hostile frames only cost their own connection, and defragmentation under concurrent
 //! reads reclaims space without failing a read.
 
+use std::path::Path;
 use std::time::Duration;
 
+use backrunner_node::Node;
 use backrunner_tests::{BackendSpec, connect, start_node, wait_until};
 use elliptics::proto::backend::defrag_state;
 use elliptics::proto::errno::code;
-use elliptics::proto::{BackendCommand, BackendControl};
+use elliptics::proto::{BackendCommand, BackendControl, BackendStatus};
 use elliptics::stats::MonitorCategories;
+use elliptics::{Client, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{payload, read_all};
+
+/// A node in `dir` with the one backend `spec` (group 1), a client connected to it and a
+/// session on group 1 in namespace `namespace`.
+async fn one_backend(dir: &Path, spec: BackendSpec, namespace: &str) -> (Node, Client, Session) {
+    let node = start_node(dir, &[spec], &[]).await;
+    let client = connect(&[node.addr()]).await;
+    let session = client.session().groups(vec![1]).namespace(namespace);
+    (node, client, session)
+}
+
+/// Sends `command` for backend 1 of `node`.
+async fn control(
+    client: &Client,
+    node: &Node,
+    command: BackendCommand,
+) -> Result<BackendStatus, elliptics::Error> {
+    client
+        .backend_control(node.addr(), BackendControl::new(1, command))
+        .await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_backend_is_enospc_and_read_only_is_erofs() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = BackendSpec::new(1, 1);
     spec.size_limit = 1 << 20;
-    let node = start_node(dir.path(), &[spec], &[]).await;
-    let client = connect(&[node.addr()]).await;
-    let s = client.session().groups(vec![1]).namespace("limits");
+    let (node, client, s) = one_backend(dir.path(), spec, "limits").await;
     let body = payload(1, 100_000);
     let mut statuses = Vec::new();
     for i in 0..20 {
@@ -37,11 +58,7 @@ async fn full_backend_is_enospc_and_read_only_is_erofs() {
     // Reads still work on a full backend.
     assert_eq!(read_all(&s, b"k0", 0, 0).await.unwrap(), body);
 
-    let st = client
-        .backend_control(
-            node.addr(),
-            BackendControl::new(1, BackendCommand::ReadOnly),
-        )
+    let st = control(&client, &node, BackendCommand::ReadOnly)
         .await
         .unwrap();
     assert!(st.read_only);
@@ -51,19 +68,11 @@ async fn full_backend_is_enospc_and_read_only_is_erofs() {
     assert_eq!(err.status(), code::EROFS, "{err}");
     assert_eq!(read_all(&s, b"k0", 0, 0).await.unwrap(), body);
     // Read-only twice is EALREADY.
-    let err = client
-        .backend_control(
-            node.addr(),
-            BackendControl::new(1, BackendCommand::ReadOnly),
-        )
+    let err = control(&client, &node, BackendCommand::ReadOnly)
         .await
         .unwrap_err();
     assert_eq!(err.status(), code::EALREADY);
-    client
-        .backend_control(
-            node.addr(),
-            BackendControl::new(1, BackendCommand::Writeable),
-        )
+    control(&client, &node, BackendCommand::Writeable)
         .await
         .unwrap();
     s.remove(b"k0").await.unwrap();
@@ -74,9 +83,7 @@ async fn full_backend_is_enospc_and_read_only_is_erofs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_cost_only_their_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(dir.path(), &[BackendSpec::new(1, 1)], &[]).await;
-    let client = connect(&[node.addr()]).await;
-    let s = client.session().groups(vec![1]).namespace("garbage");
+    let (node, client, s) = one_backend(dir.path(), BackendSpec::new(1, 1), "garbage").await;
     s.write(b"k", &b"hello"[..], 5, 0).await.unwrap();
 
     let addr = node.addr().0;
@@ -144,9 +151,7 @@ async fn garbage_frames_cost_only_their_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defrag_under_concurrent_reads_reclaims_space() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(dir.path(), &[BackendSpec::new(1, 1)], &[]).await;
-    let client = connect(&[node.addr()]).await;
-    let s = client.session().groups(vec![1]).namespace("defrag");
+    let (node, client, s) = one_backend(dir.path(), BackendSpec::new(1, 1), "defrag").await;
     let n = 300u64;
     for i in 0..n {
         let body = payload(i, 64 * 1024);
@@ -195,11 +200,7 @@ async fn defrag_under_concurrent_reads_reclaims_space() {
             reads
         }));
     }
-    let st = client
-        .backend_control(
-            node.addr(),
-            BackendControl::new(1, BackendCommand::StartDefrag),
-        )
+    let st = control(&client, &node, BackendCommand::StartDefrag)
         .await
         .unwrap();
     assert_eq!(st.defrag_state, defrag_state::IN_PROGRESS);
