@@ -17,28 +17,19 @@ use elliptics::proto::capture::Direction;
 use elliptics::proto::{Codec, Command, Frame, Id, IoFlags};
 use futures_util::StreamExt;
 
-fn is(f: &Frame, cmd: Command) -> bool {
-    f.header.cmd == cmd as i32
-}
-
 fn ack(req: &Frame, status: i32) -> Frame {
     Frame::bare(req.reply_header(status, false))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_frame_size_drops_the_connection() {
-    let fc = FakeCluster::start_with(
-        "04-lookup-g1g2",
-        Arc::new(|node, req| {
-            if node == 1 && is(req, Command::Lookup) {
-                let mut h = req.reply_header(0, false);
-                h.size = 1 << 40;
-                Action::Raw(h.to_bytes().to_vec())
-            } else {
-                Action::Script
-            }
-        }),
-    )
+    let fc = FakeCluster::intercepting("04-lookup-g1g2", Command::Lookup, |node, req| {
+        (node == 1).then(|| {
+            let mut h = req.reply_header(0, false);
+            h.size = 1 << 40;
+            Action::Raw(h.to_bytes().to_vec())
+        })
+    })
     .await;
     let client = fc.connect().await;
     let s = client.session().groups(vec![1]);
@@ -85,21 +76,14 @@ async fn silent_node_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_is_an_inactivity_timeout() {
     // MONITOR_STAT answered in two packets 250 ms apart: 500 ms in all, 400 ms timeout.
-    let fc = FakeCluster::start_with(
-        "05-monitor-stat-all",
-        Arc::new(|_, req| {
-            if is(req, Command::MonitorStat) {
-                let r = common::load("05-monitor-stat-all");
-                let frames = common::select(&r, Direction::ToClient, Command::MonitorStat);
-                Action::Paced(
-                    Duration::from_millis(250),
-                    frames.into_iter().map(|f| f.frame).collect(),
-                )
-            } else {
-                Action::Script
-            }
-        }),
-    )
+    let fc = FakeCluster::intercepting("05-monitor-stat-all", Command::MonitorStat, |_, _| {
+        let r = common::load("05-monitor-stat-all");
+        let frames = common::select(&r, Direction::ToClient, Command::MonitorStat);
+        Some(Action::Paced(
+            Duration::from_millis(250),
+            frames.into_iter().map(|f| f.frame).collect(),
+        ))
+    })
     .await;
     let client = fc
         .connect_with(|c| c.wait_timeout = Duration::from_millis(400))
@@ -127,14 +111,15 @@ fn keys_on(client: &Client, fc: &FakeCluster, node: usize, n: usize) -> Vec<Vec<
 async fn closing_mid_transaction_fails_every_waiter() {
     let seen = Arc::new(AtomicUsize::new(0));
     let seen2 = seen.clone();
-    let fc = FakeCluster::start_with(
-        "04-lookup-g1g2",
-        Arc::new(move |node, req| match (node, is(req, Command::Lookup)) {
-            (1, true) if seen2.fetch_add(1, Ordering::SeqCst) + 1 >= 3 => Action::Close,
-            (1, true) => Action::Ignore,
-            _ => Action::Script,
-        }),
-    )
+    let fc = FakeCluster::intercepting("04-lookup-g1g2", Command::Lookup, move |node, _| {
+        (node == 1).then(|| {
+            if seen2.fetch_add(1, Ordering::SeqCst) + 1 >= 3 {
+                Action::Close
+            } else {
+                Action::Ignore
+            }
+        })
+    })
     .await;
     let client = fc.connect().await;
     let s = client
@@ -181,18 +166,10 @@ async fn dropped_request_frees_its_slot() {
 async fn chunked_write_prepare_plain_commit_and_group_loss() {
     // s1 (group 2) refuses the middle chunk with ENOSPC; group 2 is dropped from the
     // commit, group 1 completes.
-    let fc = FakeCluster::start_with(
-        "01-write-g1g2",
-        Arc::new(|node, req| {
-            if node == 0 && is(req, Command::Write) {
-                let io = common::io_attr(req);
-                if io.flags == IoFlags::PLAIN_WRITE {
-                    return Action::Reply(vec![ack(req, -28)]);
-                }
-            }
-            Action::Script
-        }),
-    )
+    let fc = FakeCluster::intercepting("01-write-g1g2", Command::Write, |node, req| {
+        (node == 0 && common::io_attr(req).flags == IoFlags::PLAIN_WRITE)
+            .then(|| Action::Reply(vec![ack(req, -28)]))
+    })
     .await;
     let client = fc.connect_with(|c| c.write_chunk_size = 16).await;
     let s = client.session().groups(vec![1, 2]);
@@ -231,30 +208,24 @@ async fn chunked_write_prepare_plain_commit_and_group_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_read_with_group_fallback() {
     // Nodes answer READs from the 36-byte object; s2 (group 1) fails at offset 20.
-    let fc = FakeCluster::start_with(
-        "02-read-g1g2",
-        Arc::new(|node, req| {
-            if !is(req, Command::Read) {
-                return Action::Script;
-            }
-            let mut io = common::io_attr(req);
-            if node == 1 && io.offset == 20 {
-                return Action::Reply(vec![ack(req, -5)]);
-            }
-            let end = (io.offset + io.size).min(36);
-            let data = &DATA[io.offset as usize..end as usize];
-            io.size = data.len() as u64;
-            io.total_size = 36;
-            io.record_flags = 0x40;
-            let mut payload = io.to_vec();
-            payload.extend_from_slice(data);
-            Action::Reply(vec![Frame::new(
-                req.reply_header(0, false),
-                payload.into(),
-                Default::default(),
-            )])
-        }),
-    )
+    let fc = FakeCluster::intercepting("02-read-g1g2", Command::Read, |node, req| {
+        let mut io = common::io_attr(req);
+        if node == 1 && io.offset == 20 {
+            return Some(Action::Reply(vec![ack(req, -5)]));
+        }
+        let end = (io.offset + io.size).min(36);
+        let data = &DATA[io.offset as usize..end as usize];
+        io.size = data.len() as u64;
+        io.total_size = 36;
+        io.record_flags = 0x40;
+        let mut payload = io.to_vec();
+        payload.extend_from_slice(data);
+        Some(Action::Reply(vec![Frame::new(
+            req.reply_header(0, false),
+            payload.into(),
+            Default::default(),
+        )]))
+    })
     .await;
     let client = fc.connect_with(|c| c.read_chunk_size = 10).await;
     let s = client.session().groups(vec![1, 2]);
