@@ -30,14 +30,17 @@ const CAPTURED_TS: DnetTime = DnetTime {
 /// `io.size` of a READ request (our client asks for one chunk, the C++ client for 0).
 const READ_SIZE: std::ops::Range<usize> = 120 + 200..120 + 208;
 
-async fn connect(fc: &FakeCluster) -> Client {
+/// The fake cluster replaying `capture` and our client, which must have learnt all three
+/// nodes from the route list.
+async fn replay(capture: &str) -> (FakeCluster, Client) {
+    let fc = FakeCluster::start(capture).await;
     let client = fc.connect().await;
     assert_eq!(
         client.nodes().len(),
         3,
         "all nodes learnt from the route list"
     );
-    client
+    (fc, client)
 }
 
 /// Our recorded requests of `cmd` equal the capture's (masked), matched by group, and
@@ -81,8 +84,7 @@ async fn read_all(s: &elliptics::Session, offset: u64, size: u64) -> Result<Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_01() {
-    let fc = FakeCluster::start("01-write-g1g2").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("01-write-g1g2").await;
     let s = client
         .session()
         .groups(vec![1, 2])
@@ -112,8 +114,7 @@ async fn write_01() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_02_and_range_03() {
-    let fc = FakeCluster::start("02-read-g1g2").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("02-read-g1g2").await;
     let s = client.session().groups(vec![1, 2]);
     let st = s.read(KEY, 0, 0).await.unwrap();
     assert_eq!((st.total_size(), st.size(), st.group()), (36, 36, 1));
@@ -136,8 +137,7 @@ async fn read_02_and_range_03() {
     assert_requests(&fc, "02-read-g1g2", Command::Read, &[READ_SIZE]);
     client.shutdown().await;
 
-    let fc = FakeCluster::start("03-read-range-g2").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("03-read-range-g2").await;
     let s = client.session().groups(vec![2, 1]);
     assert_eq!(read_all(&s, 10, 10).await.unwrap(), b"ABCDEFGHIJ");
     assert_requests(&fc, "03-read-range-g2", Command::Read, &[]);
@@ -146,8 +146,7 @@ async fn read_02_and_range_03() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_04() {
-    let fc = FakeCluster::start("04-lookup-g1g2").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("04-lookup-g1g2").await;
     let s = client.session().groups(vec![1, 2]);
     let r = s.lookup_first(KEY).await.unwrap();
     let info = r.result.as_ref().unwrap();
@@ -171,8 +170,7 @@ async fn monitor_stat_05_06() {
         ("05-monitor-stat-all", u64::MAX),
         ("06-monitor-stat-backend", 0x10),
     ] {
-        let fc = FakeCluster::start(capture).await;
-        let client = connect(&fc).await;
+        let (fc, client) = replay(capture).await;
         let reports = client.monitor_stat(categories).await;
         assert_eq!(reports.len(), 3, "one per connected node");
         for (addr, r) in &reports {
@@ -191,8 +189,7 @@ async fn monitor_stat_05_06() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remove_07_then_lookup_08_and_read_09_not_found() {
-    let fc = FakeCluster::start("07-remove-g1g2").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("07-remove-g1g2").await;
     let s = client.session().groups(vec![1, 2]);
     let r = s.remove(KEY).await.unwrap();
     assert_eq!(r.len(), 2);
@@ -207,8 +204,7 @@ async fn remove_07_then_lookup_08_and_read_09_not_found() {
     );
     client.shutdown().await;
 
-    let fc = FakeCluster::start("08-lookup-after-remove").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("08-lookup-after-remove").await;
     let s = client.session().groups(vec![1, 2]);
     let e = s.lookup_first(KEY).await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
@@ -233,8 +229,7 @@ async fn remove_07_then_lookup_08_and_read_09_not_found() {
     assert!(s.lookup(KEY).await.unwrap_err().is_not_found());
     client.shutdown().await;
 
-    let fc = FakeCluster::start("09-read-after-remove").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("09-read-after-remove").await;
     let s = client.session().groups(vec![1, 2]);
     let e = s.read(KEY, 0, 0).await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
@@ -245,8 +240,7 @@ async fn remove_07_then_lookup_08_and_read_09_not_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_control_10_and_status_11_12() {
-    let fc = FakeCluster::start("10-defrag-start-s1-b2").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("10-defrag-start-s1-b2").await;
     let st = client
         .backend_control(
             fc.addr(0),
@@ -265,8 +259,7 @@ async fn backend_control_10_and_status_11_12() {
         ("11-backend-status-s1", 0, vec![1, 2]),
         ("12-backend-status-s2", 1, vec![1]),
     ] {
-        let fc = FakeCluster::start(capture).await;
-        let client = connect(&fc).await;
+        let (fc, client) = replay(capture).await;
         let list = client.backend_status(fc.addr(node)).await.unwrap();
         assert_eq!(list.iter().map(|b| b.backend_id).collect::<Vec<_>>(), ids);
         assert!(list.iter().all(|b| b.defrag_state == 0 && b.state == 1));
@@ -321,8 +314,7 @@ async fn auto_version_falls_back_to_3_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_ids_push_changes_routing() {
-    let fc = FakeCluster::start("01-write-g1g2").await;
-    let client = connect(&fc).await;
+    let (fc, client) = replay("01-write-g1g2").await;
     let key = Id::from_key(b"", KEY);
     assert_eq!(client.route_table().owner(&key, 2), Some((fc.addr(0), 2)));
     // s3 announces a ring id just below the key for its backend 1 in group 2.
