@@ -175,20 +175,32 @@ fn read_reply(f: &Frame) -> (IoAttr, &[u8]) {
     )
 }
 
+/// Our READ of `offset`/`size` from `backend` in `group` equals the first READ `capture`
+/// sent; gives that capture's first READ reply.
+fn read_exchange(
+    capture: &str,
+    (group, backend): (u32, i32),
+    (offset, size): (u64, u64),
+    what: &str,
+) -> Frame {
+    let ours = SessionOptions::default().read_frame(
+        key(),
+        group,
+        backend,
+        offset,
+        size,
+        IoFlags::default(),
+    );
+    assert_same(&ours, &sent(capture, Command::Read)[0], &[], what);
+    replies(capture, Command::Read).swap_remove(0)
+}
+
 #[test]
 fn read_02_03() {
-    let opts = SessionOptions::default();
-    let c = sent("02-read-g1g2", Command::Read);
-    assert_eq!(c.len(), 1);
-    assert_same(
-        &opts.read_frame(key(), 1, 1, 0, 0, IoFlags::default()),
-        &c[0],
-        &[],
-        "READ whole",
-    );
-    let r = &replies("02-read-g1g2", Command::Read)[0];
+    assert_eq!(sent("02-read-g1g2", Command::Read).len(), 1);
+    let r = read_exchange("02-read-g1g2", (1, 1), (0, 0), "READ whole");
     assert_eq!(r.header.size, 244);
-    let (io, data) = read_reply(r);
+    let (io, data) = read_reply(&r);
     assert_eq!(
         (io.total_size, io.record_flags, io.offset, io.size),
         (36, 0x140, 0, 36)
@@ -196,16 +208,9 @@ fn read_02_03() {
     assert_eq!(io.timestamp, CAPTURED_TS);
     assert_eq!(data, DATA);
 
-    let c = sent("03-read-range-g2", Command::Read);
-    assert_same(
-        &opts.read_frame(key(), 2, 2, 10, 10, IoFlags::default()),
-        &c[0],
-        &[],
-        "READ range",
-    );
-    let r = &replies("03-read-range-g2", Command::Read)[0];
+    let r = read_exchange("03-read-range-g2", (2, 2), (10, 10), "READ range");
     assert_eq!(r.header.size, 218);
-    let (io, data) = read_reply(r);
+    let (io, data) = read_reply(&r);
     assert_eq!((io.total_size, io.offset, io.size), (36, 10, 10));
     assert_eq!(data, b"ABCDEFGHIJ");
 }
