@@ -49,6 +49,14 @@ pub fn open(dir: &Path) -> BlobStore {
     open_cfg(config(dir))
 }
 
+/// A new temporary directory and the store of [`config`] opened in it (keep the directory
+/// alive as long as the store, and to reopen it).
+pub fn temp_store() -> (tempfile::TempDir, BlobStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    (dir, store)
+}
+
 /// Key number `i`.
 pub fn key(i: u64) -> KeyId {
     let mut k = [0u8; 64];

@@ -10,8 +10,7 @@ use crate::blob::{StoreError, record_flags};
 
 #[test]
 fn plain_write_round_trip_and_file_info() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     let data = bytes(1, 1000);
     let info = s
         .write(
@@ -44,8 +43,7 @@ fn plain_write_round_trip_and_file_info() {
 
 #[test]
 fn empty_object() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     put(&s, 1, b"");
     let (info, d) = s.read(&key(1), 0, 0, true).unwrap();
     assert_eq!((info.size, d.len()), (0, 0));
@@ -57,8 +55,7 @@ fn empty_object() {
 
 #[test]
 fn read_ranges() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     let data = bytes(2, 1000);
     put(&s, 1, &data);
     for (off, size) in [
@@ -107,8 +104,7 @@ fn read_ranges() {
 
 #[test]
 fn offset_writes_copy_and_zero_fill() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     put(&s, 1, b"hello world");
     let i = s.write(&key(1), req(WriteKind::Plain, 3, b"XYZ")).unwrap();
     assert_eq!(i.size, 6);
@@ -135,8 +131,7 @@ fn offset_writes_copy_and_zero_fill() {
 
 #[test]
 fn overwrite_and_remove() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     put(&s, 1, &bytes(1, 100));
     put(&s, 1, &bytes(2, 50));
     assert_eq!(get(&s, 1).unwrap(), bytes(2, 50));
@@ -155,8 +150,7 @@ fn overwrite_and_remove() {
 
 #[test]
 fn prepare_chunks_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     put(&s, 1, b"old version");
     let data = bytes(5, 700);
     let p = s
@@ -224,8 +218,7 @@ fn prepare_chunks_commit() {
 
 #[test]
 fn writes_into_committed_records_with_room() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     s.write(
         &key(1),
         req(WriteKind::Prepare { reserve: 300 }, 0, &bytes(1, 300)),
@@ -291,8 +284,7 @@ fn size_limit_gives_no_space_but_remove_works() {
 
 #[test]
 fn read_only_rejects_mutations() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     put(&s, 1, b"x");
     s.set_read_only(true).unwrap();
     assert!(s.is_read_only() && s.stats().read_only);
@@ -333,8 +325,7 @@ fn rotation_and_second_open_is_locked() {
 
 #[test]
 fn checksums_catch_damage_chunk_by_chunk() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     let data = bytes(7, 10_000);
     let info = put(&s, 1, &data);
     // Damage one byte in chunk 50 (bytes 3200..3264).
@@ -417,8 +408,7 @@ fn sync_policies() {
 
 #[test]
 fn cached_reads_match_blocking_reads_and_respect_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (_dir, s) = temp_store();
     let data = bytes(5, 200_000);
     put(&s, 1, &data);
     // Just written: in the page cache, so the non-blocking path serves it (or, on a

@@ -84,8 +84,7 @@ fn reopen_rebuilds_the_same_index_and_stats() {
 
 #[test]
 fn torn_tail_is_truncated_at_every_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (dir, s) = temp_store();
     for i in 0..5 {
         put(&s, i, &bytes(i, 200));
     }
@@ -122,8 +121,7 @@ fn torn_tail_is_truncated_at_every_cut() {
 
 #[test]
 fn a_tail_record_whose_data_did_not_land_is_dropped() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (dir, s) = temp_store();
     put(&s, 1, &bytes(1, 100));
     let info = put(&s, 1, &bytes(2, 100_000));
     drop(s);
@@ -141,8 +139,7 @@ fn a_tail_record_whose_data_did_not_land_is_dropped() {
 
 #[test]
 fn damaged_records_in_the_middle_are_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (dir, s) = temp_store();
     let infos: Vec<RecordInfo> = (0..10).map(|i| put(&s, i, &bytes(i, 150))).collect();
     drop(s);
     let f = open_to_damage(&infos[3].path);
@@ -179,8 +176,7 @@ fn damage_in_sealed_blobs_is_caught_on_read() {
 
 #[test]
 fn uncommitted_records_stay_invisible_and_can_still_commit_after_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (dir, s) = temp_store();
     put(&s, 1, b"committed");
     let data = bytes(3, 400);
     s.write(
@@ -213,8 +209,7 @@ fn uncommitted_records_stay_invisible_and_can_still_commit_after_reopen() {
 
 #[test]
 fn interrupted_defrag_manifest_is_finished_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path());
+    let (dir, s) = temp_store();
     put(&s, 1, b"x");
     drop(s);
     std::fs::write(dir.path().join(format::MANIFEST_TMP), "half written").unwrap();
