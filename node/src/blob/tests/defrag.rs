@@ -41,6 +41,12 @@ fn cfg(dir: &Path) -> StoreConfig {
     config_blob_size(dir, 16 << 10)
 }
 
+/// Drops `store` (the last handle closes it) and opens the store of [`cfg`] in `dir` again.
+fn reopen<S>(store: S, dir: &Path) -> BlobStore {
+    drop(store);
+    open_cfg(cfg(dir))
+}
+
 #[test]
 fn defrag_reclaims_space_while_readers_and_writers_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,8 +137,7 @@ fn defrag_reclaims_space_while_readers_and_writers_run() {
         .sum();
     assert_eq!(disk_after, live + headers);
     assert!(disk_after < disk_before);
-    drop(s);
-    let s = open_cfg(cfg(dir.path()));
+    let s = reopen(s, dir.path());
     check(&s, &want);
 }
 
@@ -151,8 +156,7 @@ fn removed_keys_stay_removed_after_defrag_and_reopen() {
         }
     }
     s.defrag().unwrap();
-    drop(s);
-    let s = open_cfg(cfg(dir.path()));
+    let s = reopen(s, dir.path());
     check(&s, &want);
     assert_eq!(s.stats().records_removed, 0);
 }
@@ -184,8 +188,7 @@ fn concurrent_changes_during_defrag_win() {
     want.remove(&3);
     check(&s, &want);
     *crate::blob::lock(&s.hook) = None;
-    drop(s);
-    let s = open_cfg(cfg(dir.path()));
+    let s = reopen(s, dir.path());
     check(&s, &want);
 }
 
@@ -237,8 +240,7 @@ fn crash_at_every_defrag_step_loses_and_resurrects_nothing() {
             }
         ));
         // Whatever the in-memory state, the process "dies" here.
-        drop(s);
-        let s = open_cfg(cfg(dir.path()));
+        let s = reopen(s, dir.path());
         check(&s, &want);
         // The prepared record survived too and still commits.
         s.write(
@@ -253,8 +255,7 @@ fn crash_at_every_defrag_step_loses_and_resurrects_nothing() {
         s.defrag().unwrap();
         check(&s, &want);
         assert_eq!(s.stats().records_removed, 0, "{at:?}");
-        drop(s);
-        let s = open_cfg(cfg(dir.path()));
+        let s = reopen(s, dir.path());
         check(&s, &want);
     }
 }
@@ -288,8 +289,7 @@ fn prepared_records_move_and_abandoned_ones_are_reclaimed() {
     .unwrap();
     assert_eq!(get(&s, 1).unwrap(), data);
 
-    drop(s);
-    let s = open_cfg(cfg(dir.path()));
+    let s = reopen(s, dir.path());
     let opened = Instant::now();
     assert_eq!(get(&s, 1).unwrap(), data);
     assert_eq!(s.stats().pending, 1);
@@ -316,8 +316,7 @@ fn prepared_records_move_and_abandoned_ones_are_reclaimed() {
         s.write(&key(2), req(WriteKind::Commit { size: 9 }, 0, b"")),
         Err(StoreError::NotFound)
     ));
-    drop(s);
-    let s = open_cfg(cfg(dir.path()));
+    let s = reopen(s, dir.path());
     assert_eq!(s.stats().pending, 0);
     assert_eq!(get(&s, 1).unwrap(), data);
 }
