@@ -70,17 +70,22 @@ impl DnetTime {
         const LAST_SECOND: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
         let secs = i64::try_from(self.tsec.min(LAST_SECOND)).unwrap_or(0);
         let at = time::UtcDateTime::from_unix_timestamp(secs).unwrap_or(time::UtcDateTime::MAX);
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second(),
-            self.tnsec % 1_000_000_000
-        )
+        format!("{}.{:09}Z", date_time(at, 'T'), self.tnsec % 1_000_000_000)
     }
+}
+
+/// `YYYY-MM-DD<separator>HH:MM:SS` of `at`: the calendar part of both the RFC 3339 reply
+/// times and the monitor's `string_timestamp`.
+pub(crate) fn date_time(at: time::UtcDateTime, separator: char) -> String {
+    format!(
+        "{:04}-{:02}-{:02}{separator}{:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+    )
 }
 
 impl Codec for DnetTime {

@@ -24,6 +24,7 @@ use super::eblob::EblobStats;
 use super::lenient;
 use crate::proto::DnetTime;
 use crate::proto::backend::{backend_state, defrag_state};
+use crate::proto::io_attr::date_time;
 
 /// `monitor_status` of a node whose monitor is running.
 pub const MONITOR_STATUS_ENABLED: &str = "enabled";
@@ -75,13 +76,8 @@ impl StatTime {
             UtcDateTime::MAX
         });
         format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second(),
+            "{}.{:06}",
+            date_time(at, ' '),
             self.tv_usec.clamp(0, 999_999)
         )
     }
