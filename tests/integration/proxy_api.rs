@@ -5,7 +5,7 @@
 use futures_util::stream;
 
 use crate::payload;
-use crate::proxy_support::{ProxyFixture, expect_json_error, json, public_bucket};
+use crate::proxy_support::{ProxyFixture, expect_json_error, get_range, json, public_bucket};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_upload_get_round_trip_sizes() {
@@ -118,12 +118,7 @@ async fn proxy_http2_and_extra_headers() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-served-by"], "backrunner-test");
     assert_eq!(r.text().await.unwrap(), "over h2c");
-    let r = h2
-        .get(fx.url("/get/b/h2.txt"))
-        .header("range", "bytes=5-7")
-        .send()
-        .await
-        .unwrap();
+    let r = get_range(&h2, fx.url("/get/b/h2.txt"), "bytes=5-7").await;
     assert_eq!(r.status(), 206);
     assert_eq!(r.text().await.unwrap(), "h2c");
     // Extra headers decorate errors and 304s too.
@@ -327,12 +322,7 @@ async fn proxy_redirect_points_at_the_blob_region_and_is_signed() {
         assert!(canonical.verify("redirect-secret", signature));
         assert!(!canonical.verify("another-token", signature));
     }
-    let r = no_follow
-        .get(fx.url("/redirect/b/movie.mp4"))
-        .header("Range", "bytes=100000-")
-        .send()
-        .await
-        .unwrap();
+    let r = get_range(&no_follow, fx.url("/redirect/b/movie.mp4"), "bytes=100000-").await;
     expect_json_error(r, 416).await;
     let r = no_follow
         .get(fx.url("/redirect/b/missing"))

@@ -8,6 +8,8 @@ use std::time::Duration;
 use backrunner_tests::{backrunner_command, wait_ready};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::proxy_support::get_range;
+
 /// Two consecutive free ports (P, P+1) for the dev nodes.
 fn free_port_pair() -> u16 {
     for _ in 0..50 {
@@ -74,12 +76,7 @@ async fn proxy_dev_mode_examples_work() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = http
-        .get(format!("{base}/get/default/hello.txt"))
-        .header("range", "bytes=0-4")
-        .send()
-        .await
-        .unwrap();
+    let r = get_range(&http, format!("{base}/get/default/hello.txt"), "bytes=0-4").await;
     assert_eq!(r.text().await.unwrap(), "hello");
 
     let upload_line = printed

@@ -236,6 +236,12 @@ impl Drop for ProxyFixture {
     }
 }
 
+/// `GET url` with `Range: range` through `http`, a client of the test's own (HTTP/2 only,
+/// no redirects, another TLS root…) rather than the fixture's.
+pub async fn get_range(http: &reqwest::Client, url: String, range: &str) -> reqwest::Response {
+    http.get(url).header("range", range).send().await.unwrap()
+}
+
 /// Asserts that `response` is a JSON error with `status`, and returns its message.
 pub async fn expect_json_error(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status().as_u16(), status, "status");
