@@ -68,13 +68,7 @@ async fn proxy_upload_refusals_are_json() {
         200,
         "chunked uploads are accepted (proxy_chunked.rs)"
     );
-    let r = fx
-        .http
-        .post(fx.url("/upload/small/big"))
-        .body(vec![0u8; 101])
-        .send()
-        .await
-        .unwrap();
+    let r = fx.post("/upload/small/big", vec![0u8; 101]).await;
     let msg = expect_json_error(r, 413).await;
     assert!(msg.contains("100"), "{msg}");
     assert_eq!(fx.upload("small", "fits", &[1u8; 100]).await, 200);
@@ -163,12 +157,7 @@ async fn proxy_lookup_delete_and_bulk_delete() {
     expect_json_error(r, 404).await;
     let r = fx.get("/lookup/b/doomed").await;
     expect_json_error(r, 404).await;
-    let r = fx
-        .http
-        .post(fx.url("/delete/b/doomed"))
-        .send()
-        .await
-        .unwrap();
+    let r = fx.request(reqwest::Method::POST, "/delete/b/doomed").await;
     expect_json_error(r, 404).await;
 
     for k in ["k1", "k2"] {

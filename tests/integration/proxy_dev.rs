@@ -8,7 +8,7 @@ use std::time::Duration;
 use backrunner_tests::{backrunner_command, wait_ready};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::proxy_support::get_range;
+use crate::proxy_support::{get_range, post_body};
 
 /// Two consecutive free ports (P, P+1) for the dev nodes.
 fn free_port_pair() -> u16 {
@@ -69,12 +69,12 @@ async fn proxy_dev_mode_examples_work() {
         "{printed:?}"
     );
 
-    let r = http
-        .post(format!("{base}/upload/default/hello.txt"))
-        .body("hello, backrunner")
-        .send()
-        .await
-        .unwrap();
+    let r = post_body(
+        &http,
+        format!("{base}/upload/default/hello.txt"),
+        "hello, backrunner",
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let r = get_range(&http, format!("{base}/get/default/hello.txt"), "bytes=0-4").await;
     assert_eq!(r.text().await.unwrap(), "hello");

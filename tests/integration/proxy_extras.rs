@@ -7,7 +7,9 @@ use std::time::Duration;
 use backrunner_tests::wait_until;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::proxy_support::{ProxyFixture, expect_json_error, json, public_bucket, with_user};
+use crate::proxy_support::{
+    ProxyFixture, expect_json_error, json, post_body, public_bucket, with_user,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_nobucket_upload_stat_and_monitoring() {
@@ -183,12 +185,7 @@ async fn proxy_https_and_certificate_reload() {
     .await;
     let base = fx.https_base.clone().unwrap();
     let first = https_client(&fx, &first_pem);
-    let r = first
-        .post(format!("{base}/upload/b/tls.txt"))
-        .body("over tls")
-        .send()
-        .await
-        .unwrap();
+    let r = post_body(&first, format!("{base}/upload/b/tls.txt"), "over tls").await;
     assert_eq!(r.status(), 200);
     let r = first
         .get(format!("{base}/get/b/tls.txt"))

@@ -242,6 +242,16 @@ pub async fn get_range(http: &reqwest::Client, url: String, range: &str) -> reqw
     http.get(url).header("range", range).send().await.unwrap()
 }
 
+/// `POST url` with `body` through `http`, a client of the test's own (dev mode's, one that
+/// trusts the test's certificate…).
+pub async fn post_body(
+    http: &reqwest::Client,
+    url: String,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    http.post(url).body(body).send().await.unwrap()
+}
+
 /// Asserts that `response` is a JSON error with `status`, and returns its message.
 pub async fn expect_json_error(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status().as_u16(), status, "status");
