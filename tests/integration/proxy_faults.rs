@@ -14,8 +14,7 @@ use crate::proxy_support::{ProxyFixture, json, public_bucket};
 async fn proxy_reads_survive_a_node_dying() {
     let mut fx = ProxyFixture::start(&[public_bucket("b")]).await;
     let body = payload(11, 3 << 20);
-    let r = fx.post("/upload/b/big", body.to_vec()).await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(fx.upload("b", "big", &body).await, 200);
 
     // Slow group 1 down so a read is in flight when its node dies.
     for b in fx.node(0).backends() {

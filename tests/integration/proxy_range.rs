@@ -12,8 +12,7 @@ const URL: &str = "/get/b/video.mp4";
 async fn proxy_ranges_and_conditionals() {
     let fx = ProxyFixture::start(&[public_bucket("b")]).await;
     let body = payload(7, 1000);
-    let r = fx.post("/upload/b/video.mp4", body.to_vec()).await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(fx.upload("b", "video.mp4", &body).await, 200);
 
     let full = fx.get(URL).await;
     assert_eq!(full.status(), 200);
