@@ -104,6 +104,21 @@ pub fn put(store: &BlobStore, k: u64, data: &[u8]) -> RecordInfo {
         .unwrap()
 }
 
+/// A PREPARE of object `k` reserving `reserve` bytes, with `data` as its first chunk at
+/// offset 0.
+pub fn prepare(store: &BlobStore, k: u64, reserve: u64, data: &[u8]) -> RecordInfo {
+    store
+        .write(&key(k), req(WriteKind::Prepare { reserve }, 0, data))
+        .unwrap()
+}
+
+/// A COMMIT of object `k` to its final `size`, with `data` as its last chunk at `offset`.
+pub fn commit(store: &BlobStore, k: u64, size: u64, offset: u64, data: &[u8]) -> RecordInfo {
+    store
+        .write(&key(k), req(WriteKind::Commit { size }, offset, data))
+        .unwrap()
+}
+
 /// The whole object, verified; `None` if it is not found.
 pub fn get(store: &BlobStore, k: u64) -> Option<Vec<u8>> {
     match store.read(&key(k), 0, 0, true) {

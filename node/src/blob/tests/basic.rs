@@ -200,8 +200,7 @@ fn prepare_chunks_commit() {
         ));
     }
     // Prepare of a key without a committed version: invisible until commit.
-    s.write(&key(2), req(WriteKind::Prepare { reserve: 10 }, 0, b""))
-        .unwrap();
+    prepare(&s, 2, 10, b"");
     assert_eq!(get(&s, 2), None);
     assert!(matches!(
         s.read(&key(2), 0, 0, false),
@@ -211,21 +210,15 @@ fn prepare_chunks_commit() {
         s.write(&key(2), req(WriteKind::Prepare { reserve: 1 }, 0, b"ab")),
         Err(StoreError::InvalidArgument(_))
     ));
-    s.write(&key(2), req(WriteKind::Commit { size: 4 }, 2, b"cd"))
-        .unwrap();
+    commit(&s, 2, 4, 2, b"cd");
     assert_eq!(get(&s, 2).unwrap(), b"\0\0cd");
 }
 
 #[test]
 fn writes_into_committed_records_with_room() {
     let (_dir, s) = temp_store();
-    s.write(
-        &key(1),
-        req(WriteKind::Prepare { reserve: 300 }, 0, &bytes(1, 300)),
-    )
-    .unwrap();
-    s.write(&key(1), req(WriteKind::Commit { size: 200 }, 0, b""))
-        .unwrap();
+    prepare(&s, 1, 300, &bytes(1, 300));
+    commit(&s, 1, 200, 0, b"");
     assert_eq!(get(&s, 1).unwrap(), bytes(1, 300)[..200]);
     // PLAIN_WRITE into the committed record: in place, size unchanged, metadata updated.
     let i = s
@@ -239,11 +232,9 @@ fn writes_into_committed_records_with_room() {
     want[190..206].copy_from_slice(b"0123456789ABCDEF");
     assert_eq!(get(&s, 1).unwrap(), want[..200]);
     // COMMIT without PREPARE resizes within the reservation.
-    s.write(&key(1), req(WriteKind::Commit { size: 250 }, 0, b""))
-        .unwrap();
+    commit(&s, 1, 250, 0, b"");
     assert_eq!(get(&s, 1).unwrap(), want[..250]);
-    s.write(&key(1), req(WriteKind::Commit { size: 10 }, 0, b""))
-        .unwrap();
+    commit(&s, 1, 10, 0, b"");
     assert_eq!(get(&s, 1).unwrap(), want[..10]);
     assert!(matches!(
         s.write(&key(1), req(WriteKind::PlainChunk, 290, &[0; 20])),
@@ -392,10 +383,8 @@ fn sync_policies() {
         for i in 0..20 {
             put(&s, i, &bytes(i, 400));
         }
-        s.write(&key(99), req(WriteKind::Prepare { reserve: 10 }, 0, b"abc"))
-            .unwrap();
-        s.write(&key(99), req(WriteKind::Commit { size: 3 }, 0, b""))
-            .unwrap();
+        prepare(&s, 99, 10, b"abc");
+        commit(&s, 99, 3, 0, b"");
         s.remove(&key(0)).unwrap();
         s.sync().unwrap();
         drop(s);

@@ -216,11 +216,7 @@ fn crash_at_every_defrag_step_loses_and_resurrects_nothing() {
             put(&s, i, &d);
             want.insert(i, d);
         }
-        s.write(
-            &key(500),
-            req(WriteKind::Prepare { reserve: 300 }, 0, &bytes(9, 100)),
-        )
-        .unwrap();
+        prepare(&s, 500, 300, &bytes(9, 100));
         *crate::blob::lock(&s.hook) = Some(Box::new(move |_, p| {
             if p == at {
                 Err(StoreError::io(
@@ -243,11 +239,7 @@ fn crash_at_every_defrag_step_loses_and_resurrects_nothing() {
         let s = reopen(s, dir.path());
         check(&s, &want);
         // The prepared record survived too and still commits.
-        s.write(
-            &key(500),
-            req(WriteKind::Commit { size: 300 }, 100, &bytes(10, 200)),
-        )
-        .unwrap();
+        commit(&s, 500, 300, 100, &bytes(10, 200));
         let mut full = bytes(9, 100);
         full.extend(bytes(10, 200));
         assert_eq!(get(&s, 500).unwrap(), full);
@@ -265,16 +257,8 @@ fn prepared_records_move_and_abandoned_ones_are_reclaimed() {
     let dir = tempfile::tempdir().unwrap();
     let s = open_cfg(cfg(dir.path()));
     let data = bytes(1, 5000);
-    s.write(
-        &key(1),
-        req(WriteKind::Prepare { reserve: 5000 }, 0, &data[..2000]),
-    )
-    .unwrap();
-    s.write(
-        &key(2),
-        req(WriteKind::Prepare { reserve: 8000 }, 0, b"abandoned"),
-    )
-    .unwrap();
+    prepare(&s, 1, 5000, &data[..2000]);
+    prepare(&s, 2, 8000, b"abandoned");
     for i in 10..40 {
         put(&s, i, &bytes(i, 700));
     }
@@ -282,11 +266,7 @@ fn prepared_records_move_and_abandoned_ones_are_reclaimed() {
     assert_eq!((r.pending_copied, r.pending_dropped), (2, 0));
     s.write(&key(1), req(WriteKind::PlainChunk, 2000, &data[2000..4000]))
         .unwrap();
-    s.write(
-        &key(1),
-        req(WriteKind::Commit { size: 5000 }, 4000, &data[4000..]),
-    )
-    .unwrap();
+    commit(&s, 1, 5000, 4000, &data[4000..]);
     assert_eq!(get(&s, 1).unwrap(), data);
 
     let s = reopen(s, dir.path());

@@ -32,26 +32,14 @@ fn reopen_rebuilds_the_same_index_and_stats() {
                 let _ = s.remove(&key(i % 25));
             }
             3 => {
-                s.write(
-                    &key(i % 25),
-                    req(WriteKind::Prepare { reserve: 500 }, 0, &bytes(i, 100)),
-                )
-                .unwrap();
-                s.write(
-                    &key(i % 25),
-                    req(WriteKind::Commit { size: 300 }, 100, &bytes(i + 1, 200)),
-                )
-                .unwrap();
+                prepare(&s, i % 25, 500, &bytes(i, 100));
+                commit(&s, i % 25, 300, 100, &bytes(i + 1, 200));
             }
             4 => {
                 let _ = s.write(&key(i % 25), req(WriteKind::PlainChunk, 5, b"in place"));
             }
             _ => {
-                s.write(
-                    &key(100 + i),
-                    req(WriteKind::Prepare { reserve: 50 }, 0, b"pending"),
-                )
-                .unwrap();
+                prepare(&s, 100 + i, 50, b"pending");
             }
         }
     }
@@ -179,26 +167,14 @@ fn uncommitted_records_stay_invisible_and_can_still_commit_after_reopen() {
     let (dir, s) = temp_store();
     put(&s, 1, b"committed");
     let data = bytes(3, 400);
-    s.write(
-        &key(1),
-        req(WriteKind::Prepare { reserve: 400 }, 0, &data[..100]),
-    )
-    .unwrap();
-    s.write(
-        &key(2),
-        req(WriteKind::Prepare { reserve: 400 }, 0, &data[..100]),
-    )
-    .unwrap();
+    prepare(&s, 1, 400, &data[..100]);
+    prepare(&s, 2, 400, &data[..100]);
     drop(s);
     let s = open(dir.path());
     assert_eq!(get(&s, 1).unwrap(), b"committed");
     assert_eq!(get(&s, 2), None);
     assert_eq!(s.stats().pending, 2);
-    s.write(
-        &key(1),
-        req(WriteKind::Commit { size: 400 }, 100, &data[100..]),
-    )
-    .unwrap();
+    commit(&s, 1, 400, 100, &data[100..]);
     assert_eq!(get(&s, 1).unwrap(), data);
     drop(s);
     let s = open(dir.path());
@@ -254,12 +230,10 @@ fn crash_child() {
         match op {
             Some(d) if i % 3 == 0 && d.len() > 10 => {
                 let n = d.len() as u64;
-                s.write(&key(k), req(WriteKind::Prepare { reserve: n }, 0, &d[..5]))
-                    .unwrap();
+                prepare(&s, k, n, &d[..5]);
                 s.write(&key(k), req(WriteKind::PlainChunk, 5, &d[5..10]))
                     .unwrap();
-                s.write(&key(k), req(WriteKind::Commit { size: n }, 10, &d[10..]))
-                    .unwrap();
+                commit(&s, k, n, 10, &d[10..]);
             }
             Some(d) => {
                 put(&s, k, &d);
