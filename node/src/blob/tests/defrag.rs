@@ -41,6 +41,13 @@ fn cfg(dir: &Path) -> StoreConfig {
     config_blob_size(dir, 16 << 10)
 }
 
+/// A new temporary directory and the store of [`cfg`] (16 KiB blobs) opened in it.
+fn temp_small_blobs() -> (tempfile::TempDir, BlobStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_cfg(cfg(dir.path()));
+    (dir, store)
+}
+
 /// Drops `store` (the last handle closes it) and opens the store of [`cfg`] in `dir` again.
 fn reopen<S>(store: S, dir: &Path) -> BlobStore {
     drop(store);
@@ -143,8 +150,7 @@ fn defrag_reclaims_space_while_readers_and_writers_run() {
 
 #[test]
 fn removed_keys_stay_removed_after_defrag_and_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open_cfg(cfg(dir.path()));
+    let (dir, s) = temp_small_blobs();
     let want = fragmented(&s);
     s.defrag().unwrap();
     check(&s, &want);
@@ -163,8 +169,7 @@ fn removed_keys_stay_removed_after_defrag_and_reopen() {
 
 #[test]
 fn concurrent_changes_during_defrag_win() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open_cfg(cfg(dir.path()));
+    let (dir, s) = temp_small_blobs();
     let mut want = fragmented(&s);
     let observed = Arc::new(Mutex::new(Vec::new()));
     let obs = Arc::clone(&observed);
@@ -199,8 +204,7 @@ fn crash_at_every_defrag_step_loses_and_resurrects_nothing() {
         FailPoint::ManifestDurable,
         FailPoint::FirstDeleted,
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_cfg(cfg(dir.path()));
+        let (dir, s) = temp_small_blobs();
         let mut want = fragmented(&s);
         // After one run the live records sit in blobs numbered above the active one, so the
         // tombstones written next land in a lower-numbered blob than the records they kill:
@@ -254,8 +258,7 @@ fn crash_at_every_defrag_step_loses_and_resurrects_nothing() {
 
 #[test]
 fn prepared_records_move_and_abandoned_ones_are_reclaimed() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open_cfg(cfg(dir.path()));
+    let (dir, s) = temp_small_blobs();
     let data = bytes(1, 5000);
     prepare(&s, 1, 5000, &data[..2000]);
     prepare(&s, 2, 8000, b"abandoned");
@@ -303,8 +306,7 @@ fn prepared_records_move_and_abandoned_ones_are_reclaimed() {
 
 #[test]
 fn cancel_deletes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open_cfg(cfg(dir.path()));
+    let (dir, s) = temp_small_blobs();
     let want = fragmented(&s);
     assert!(!s.cancel_defrag());
     *crate::blob::lock(&s.hook) = Some(Box::new(|store, _| {
