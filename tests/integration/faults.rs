@@ -2,7 +2,6 @@
 //! hostile frames only cost their own connection, and defragmentation under concurrent
 //! reads reclaims space without failing a read.
 
-use std::path::Path;
 use std::time::Duration;
 
 use backrunner_node::Node;
@@ -16,13 +15,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{payload, read_all};
 
-/// A node in `dir` with the one backend `spec` (group 1), a client connected to it and a
-/// session on group 1 in namespace `namespace`.
-async fn one_backend(dir: &Path, spec: BackendSpec, namespace: &str) -> (Node, Client, Session) {
-    let node = start_node(dir, &[spec], &[]).await;
+/// A node in a new temporary directory with the one backend `spec` (group 1), a client
+/// connected to it and a session on group 1 in namespace `namespace`.
+async fn one_backend(
+    spec: BackendSpec,
+    namespace: &str,
+) -> (tempfile::TempDir, Node, Client, Session) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path(), &[spec], &[]).await;
     let client = connect(&[node.addr()]).await;
     let session = client.session().groups(vec![1]).namespace(namespace);
-    (node, client, session)
+    (dir, node, client, session)
 }
 
 /// Sends `command` for backend 1 of `node`.
@@ -38,10 +41,9 @@ async fn control(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_backend_is_enospc_and_read_only_is_erofs() {
-    let dir = tempfile::tempdir().unwrap();
     let mut spec = BackendSpec::new(1, 1);
     spec.size_limit = 1 << 20;
-    let (node, client, s) = one_backend(dir.path(), spec, "limits").await;
+    let (_dir, node, client, s) = one_backend(spec, "limits").await;
     let body = payload(1, 100_000);
     let mut statuses = Vec::new();
     for i in 0..20 {
@@ -82,8 +84,7 @@ async fn full_backend_is_enospc_and_read_only_is_erofs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_cost_only_their_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let (node, client, s) = one_backend(dir.path(), BackendSpec::new(1, 1), "garbage").await;
+    let (_dir, node, client, s) = one_backend(BackendSpec::new(1, 1), "garbage").await;
     s.write(b"k", &b"hello"[..], 5, 0).await.unwrap();
 
     let addr = node.addr().0;
@@ -150,8 +151,7 @@ async fn garbage_frames_cost_only_their_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defrag_under_concurrent_reads_reclaims_space() {
-    let dir = tempfile::tempdir().unwrap();
-    let (node, client, s) = one_backend(dir.path(), BackendSpec::new(1, 1), "defrag").await;
+    let (_dir, node, client, s) = one_backend(BackendSpec::new(1, 1), "defrag").await;
     let n = 300u64;
     for i in 0..n {
         let body = payload(i, 64 * 1024);
