@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 
 use bytes::BufMut;
 
-use super::codec::{Codec, DecodeError, Reader, decode_list};
+use super::codec::{Codec, DecodeError, Reader, decode_list, encode_list};
 
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
@@ -185,9 +185,7 @@ impl Codec for AddrContainer {
     fn encode(&self, out: &mut impl BufMut) {
         out.put_i32_le(self.node_addr_num);
         out.put_i32_le(self.addrs.len() as i32);
-        for a in &self.addrs {
-            a.encode(out);
-        }
+        encode_list(&self.addrs, out);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {

@@ -17,7 +17,7 @@
 
 use bytes::BufMut;
 
-use super::codec::{Codec, DecodeError, Reader, decode_list};
+use super::codec::{Codec, DecodeError, Reader, decode_list, encode_list};
 use super::id::{ID_SIZE, Id};
 use super::io_attr::DnetTime;
 
@@ -117,9 +117,7 @@ impl Codec for BackendControl {
         out.put_u32_le(self.defrag_level);
         out.put_u32_le(self.delay);
         out.put_u32_le(self.ids.len() as u32);
-        for id in &self.ids {
-            id.encode(out);
-        }
+        encode_list(&self.ids, out);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -213,9 +211,7 @@ impl BackendStatusList {
     /// `max backend id + 1` slots; BACKEND_CONTROL replies exactly one.
     pub fn encode_with_slots(&self, slots: usize, out: &mut impl BufMut) {
         out.put_u32_le(self.backends.len() as u32);
-        for b in &self.backends {
-            b.encode(out);
-        }
+        encode_list(&self.backends, out);
         let pad = slots.saturating_sub(self.backends.len());
         out.put_bytes(0, pad * BackendStatus::SIZE);
     }

@@ -165,6 +165,14 @@ pub fn check_count(
     Ok(count as usize)
 }
 
+/// Encodes `items` one after another (the count, where the format has one, goes first and
+/// is the caller's: its width and signedness differ between structures).
+pub fn encode_list<T: Codec>(items: &[T], out: &mut impl BufMut) {
+    for item in items {
+        item.encode(out);
+    }
+}
+
 /// Decodes `count` consecutive `T`s of `item_size` bytes each, after [`check_count`] has
 /// made sure they can fit in what `r` has left (`what` names the count field in errors).
 pub fn decode_list<T: Codec>(

@@ -13,7 +13,7 @@
 use bytes::BufMut;
 
 use super::addr::AddrContainer;
-use super::codec::{Codec, DecodeError, Reader, decode_list};
+use super::codec::{Codec, DecodeError, Reader, decode_list, encode_list};
 use super::id::{ID_SIZE, Id};
 
 /// `dnet_backend_ids.flags` value that removes a backend from route tables.
@@ -38,9 +38,7 @@ impl Codec for BackendIds {
         out.put_u32_le(self.group_id);
         out.put_u32_le(self.flags);
         out.put_u32_le(self.ids.len() as u32);
-        for id in &self.ids {
-            id.encode(out);
-        }
+        encode_list(&self.ids, out);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -68,9 +66,7 @@ pub struct IdContainer {
 impl Codec for IdContainer {
     fn encode(&self, out: &mut impl BufMut) {
         out.put_i32_le(self.backends.len() as i32);
-        for b in &self.backends {
-            b.encode(out);
-        }
+        encode_list(&self.backends, out);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
