@@ -25,9 +25,10 @@ fn parse(json: &str) -> MonitorReport {
     parse_monitor_json(json.as_bytes()).unwrap()
 }
 
-/// The derived view of a capture taken with backends 1 and 2 enabled: both are there.
-fn two_backends(r: &MonitorReport) -> Vec<BackendStat> {
-    let stats = r.backend_stats();
+/// The derived view of a capture (`json`) taken with backends 1 and 2 enabled: both are
+/// there.
+fn two_backends(json: &str) -> Vec<BackendStat> {
+    let stats = parse(json).backend_stats();
     assert_eq!(stats.len(), 2);
     stats
 }
@@ -184,8 +185,7 @@ fn backend_capture_typed_fields() {
 
 #[test]
 fn backend_capture_derived_view() {
-    let r = parse(BACKEND_JSON);
-    let stats = two_backends(&r);
+    let stats = two_backends(BACKEND_JSON);
 
     let b1 = &stats[0];
     assert_eq!((b1.backend_id, b1.group), (1, 1));
@@ -279,7 +279,7 @@ fn all_capture_commands_and_sections() {
     assert!(c["LOOKUP"].total.is_none());
     assert!(b1.io.is_some() && b1.cache.is_some());
 
-    let stats = two_backends(&r);
+    let stats = two_backends(ALL_JSON);
     let sum = |s: &BackendStat, name: &str| {
         let c = s.commands[name];
         [c.successes, c.failures, c.size, c.time]
@@ -302,8 +302,7 @@ fn all_capture_commands_and_sections() {
 
 #[test]
 fn http_capture_after_second_remove_and_defrag() {
-    let r = parse(HTTP_JSON);
-    let stats = two_backends(&r);
+    let stats = two_backends(HTTP_JSON);
     let b2 = &stats[1];
     assert_eq!((b2.records_total, b2.records_removed), (2, 2));
     assert_eq!((b2.removed_size, b2.used_size), (584, 584));
