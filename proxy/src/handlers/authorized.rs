@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use backrunner_store::bucket::BucketMetadata;
+use elliptics::Session;
 use http::request::Parts;
 
 use crate::acl::{self, Operation};
@@ -146,6 +147,20 @@ impl<A: Access, T: PathTarget> FromRequestParts<AppState> for Authorized<A, T> {
             info,
             access: PhantomData,
         })
+    }
+}
+
+impl<A, T> Authorized<A, T> {
+    /// The request's data session in its bucket (see [`data_session`](super::data_session)).
+    pub(crate) fn data_session(&self, state: &AppState) -> Result<Session, ApiError> {
+        super::data_session(state, &self.info, &self.bucket)
+    }
+}
+
+impl<A> Authorized<A, Target> {
+    /// The session that reads the request's key (see [`read_session`](super::read_session)).
+    pub(crate) fn read_session(&self, state: &AppState) -> Result<Session, ApiError> {
+        super::read_session(state, &self.info, &self.bucket, &self.target.key)
     }
 }
 

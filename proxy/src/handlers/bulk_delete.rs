@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::authorized::{Authorized, BucketName, Delete};
-use super::{data_session, storage_error};
+use super::storage_error;
 use crate::error::{ApiError, BadRequest};
 use crate::state::AppState;
 
@@ -44,7 +44,7 @@ pub async fn bulk_delete(
     if request.keys.iter().any(String::is_empty) {
         return Err(BadRequest::EmptyKey.into());
     }
-    let session = data_session(&state, &authorized.info, &authorized.bucket)?;
+    let session = authorized.data_session(&state)?;
     let results = session.bulk_remove(request.keys, CONCURRENCY).await;
     let failures: BTreeMap<String, String> = results
         .into_iter()

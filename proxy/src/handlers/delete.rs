@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::authorized::{Authorized, Delete};
-use super::{data_session, storage_error};
+use super::storage_error;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -16,15 +16,9 @@ pub async fn delete(
     State(state): State<AppState>,
     request: Authorized<Delete>,
 ) -> Result<Response, ApiError> {
-    let Authorized {
-        bucket,
-        target,
-        info,
-        ..
-    } = request;
-    let session = data_session(&state, &info, &bucket)?;
+    let session = request.data_session(&state)?;
     let results = session
-        .remove(&target.key)
+        .remove(&request.target.key)
         .await
         .map_err(|e| storage_error("delete", &e))?;
     let (ok, failed): (Vec<_>, Vec<_>) = results.iter().partition(|r| r.is_ok());
@@ -32,8 +26,8 @@ pub async fn delete(
         v.iter().map(|r| r.group).collect()
     };
     Ok(Json(json!({
-        "bucket": bucket.name,
-        "key": target.key_text(),
+        "bucket": request.bucket.name,
+        "key": request.target.key_text(),
         "success-groups": groups(ok),
         "error-groups": groups(failed),
     }))

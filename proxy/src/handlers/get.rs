@@ -23,7 +23,7 @@ use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode, header};
 
 use super::authorized::{Authorized, Read};
-use super::{read_session, storage_error};
+use super::storage_error;
 use crate::error::{ApiError, BadRequest};
 use crate::range::etag::identity_etag;
 use crate::range::{
@@ -72,13 +72,8 @@ pub async fn get(
     Conditions(conditions): Conditions,
     request: Authorized<Read>,
 ) -> Result<Response, ApiError> {
-    let Authorized {
-        bucket,
-        target,
-        info,
-        ..
-    } = request;
-    let session = read_session(&state, &info, &bucket, &target.key)?;
+    let session = request.read_session(&state)?;
+    let target = request.target;
     let id = session.id(&target.key);
     let content_type = state.content_types.for_key(&target.key_text()).to_owned();
     let head = method == Method::HEAD;

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::authorized::{Authorized, Read};
-use super::{data_session, storage_error};
+use super::storage_error;
 use crate::error::ApiError;
 use crate::reply::GroupReply;
 use crate::state::AppState;
@@ -17,7 +17,7 @@ pub async fn lookup(
     request: Authorized<Read>,
 ) -> Result<Response, ApiError> {
     let key = &request.target.key;
-    let session = data_session(&state, &request.info, &request.bucket)?;
+    let session = request.data_session(&state)?;
     let results = session
         .lookup(key)
         .await

@@ -22,7 +22,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use rand::Rng;
 
 use super::authorized::{Authorized, Read};
-use super::{data_session, storage_error};
+use super::storage_error;
 use crate::error::{ApiError, BadRequest};
 use crate::query::Query;
 use crate::range::{QueryWindow, RangeOutcome, parse_range_header, resolve_ranges};
@@ -52,15 +52,9 @@ pub async fn redirect(
     headers: HeaderMap,
     request: Authorized<Read>,
 ) -> Result<Response, ApiError> {
-    let Authorized {
-        bucket,
-        target,
-        info,
-        ..
-    } = request;
-    let session = data_session(&state, &info, &bucket)?;
+    let session = request.data_session(&state)?;
     let results = session
-        .lookup(&target.key)
+        .lookup(&request.target.key)
         .await
         .map_err(|e| storage_error("lookup", &e))?;
     let found: Vec<&FileInfoReply> = results
@@ -72,7 +66,7 @@ pub async fn redirect(
         return Err(ApiError::NotFound);
     };
     let size = replica.info.size;
-    let (start, len) = window(&headers, &info.query, size)?;
+    let (start, len) = window(&headers, &request.info.query, size)?;
 
     let file = replica
         .path

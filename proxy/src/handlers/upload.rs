@@ -49,13 +49,15 @@ pub async fn upload(
     request: Authorized<Write>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Authorized {
-        bucket,
-        target,
-        info,
-        ..
-    } = request;
-    store(&state, &info, body, &bucket, &target.key, declared).await
+    store(
+        &state,
+        &request.info,
+        body,
+        &request.bucket,
+        &request.target.key,
+        declared,
+    )
+    .await
 }
 
 /// What an upload declares in its headers, read before authorisation (a malformed header
