@@ -6,6 +6,7 @@
 //! hub exchange.
 
 use crate::placement::PlacementMetrics;
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     Opts, Registry, TextEncoder,
@@ -59,15 +60,19 @@ pub struct ProxyMetrics {
     pub placement: PlacementMetrics,
 }
 
+/// Registers `metric` in `r` and hands it back (clones share their values).
+fn registered<M: Collector + Clone + 'static>(r: &Registry, metric: M) -> prometheus::Result<M> {
+    r.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
 fn counter_vec(
     r: &Registry,
     name: &str,
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<IntCounterVec> {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-    r.register(Box::new(c.clone()))?;
-    Ok(c)
+    registered(r, IntCounterVec::new(Opts::new(name, help), labels)?)
 }
 
 fn histogram_vec(
@@ -76,72 +81,89 @@ fn histogram_vec(
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<HistogramVec> {
-    let h = HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
-        labels,
-    )?;
-    r.register(Box::new(h.clone()))?;
-    Ok(h)
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    registered(r, HistogramVec::new(opts, labels)?)
 }
 
 impl ProxyMetrics {
     /// Creates and registers every metric.
     pub fn new() -> prometheus::Result<ProxyMetrics> {
         let r = Registry::new_custom(Some("backrunner".into()), None)?;
-        let inflight = IntGauge::new("http_inflight_requests", "Requests being handled")?;
-        r.register(Box::new(inflight.clone()))?;
-        let canceled = IntCounter::new("http_canceled_total", "Requests abandoned by the client")?;
-        r.register(Box::new(canceled.clone()))?;
-        let selection_none = IntCounter::new(
-            "selection_no_bucket_total",
-            "Uploads without a bucket refused because no bucket qualified",
-        )?;
-        r.register(Box::new(selection_none.clone()))?;
-        let storage_bytes_read = IntCounter::new(
-            "storage_read_bytes_total",
-            "Bytes read from storage nodes for GET requests",
-        )?;
-        r.register(Box::new(storage_bytes_read.clone()))?;
-        let bytes_served =
-            IntCounter::new("http_object_bytes_served_total", "Object bytes served")?;
-        r.register(Box::new(bytes_served.clone()))?;
-        let stats_age = Gauge::new(
-            "cluster_stats_age_seconds",
-            "Seconds since cluster statistics were last polled",
-        )?;
-        r.register(Box::new(stats_age.clone()))?;
-        let backend_time_per_byte = GaugeVec::new(
-            Opts::new(
-                "backend_write_seconds_per_byte",
-                "Live write time per byte per backend",
-            ),
-            &["node", "backend"],
-        )?;
-        r.register(Box::new(backend_time_per_byte.clone()))?;
         let placement = PlacementMetrics {
-            hub_up: IntGauge::new(
-                "proxy_placement_hub_up",
-                "1 while the last placement report and fetch succeeded",
+            hub_up: registered(
+                &r,
+                IntGauge::new(
+                    "proxy_placement_hub_up",
+                    "1 while the last placement report and fetch succeeded",
+                )?,
             )?,
-            report_errors: IntCounter::new(
-                "proxy_placement_report_errors_total",
-                "Placement reports that failed",
+            report_errors: registered(
+                &r,
+                IntCounter::new(
+                    "proxy_placement_report_errors_total",
+                    "Placement reports that failed",
+                )?,
             )?,
-            fetch_errors: IntCounter::new(
-                "proxy_placement_fetch_errors_total",
-                "Placement view fetches that failed",
+            fetch_errors: registered(
+                &r,
+                IntCounter::new(
+                    "proxy_placement_fetch_errors_total",
+                    "Placement view fetches that failed",
+                )?,
             )?,
-            view_age: Gauge::new(
-                "proxy_placement_view_age_seconds",
-                "Age of the last placement view received, as of the last exchange",
+            view_age: registered(
+                &r,
+                Gauge::new(
+                    "proxy_placement_view_age_seconds",
+                    "Age of the last placement view received, as of the last exchange",
+                )?,
             )?,
         };
-        r.register(Box::new(placement.hub_up.clone()))?;
-        r.register(Box::new(placement.report_errors.clone()))?;
-        r.register(Box::new(placement.fetch_errors.clone()))?;
-        r.register(Box::new(placement.view_age.clone()))?;
         Ok(ProxyMetrics {
             placement,
+            inflight: registered(
+                &r,
+                IntGauge::new("http_inflight_requests", "Requests being handled")?,
+            )?,
+            canceled: registered(
+                &r,
+                IntCounter::new("http_canceled_total", "Requests abandoned by the client")?,
+            )?,
+            selection_none: registered(
+                &r,
+                IntCounter::new(
+                    "selection_no_bucket_total",
+                    "Uploads without a bucket refused because no bucket qualified",
+                )?,
+            )?,
+            storage_bytes_read: registered(
+                &r,
+                IntCounter::new(
+                    "storage_read_bytes_total",
+                    "Bytes read from storage nodes for GET requests",
+                )?,
+            )?,
+            bytes_served: registered(
+                &r,
+                IntCounter::new("http_object_bytes_served_total", "Object bytes served")?,
+            )?,
+            stats_age: registered(
+                &r,
+                Gauge::new(
+                    "cluster_stats_age_seconds",
+                    "Seconds since cluster statistics were last polled",
+                )?,
+            )?,
+            backend_time_per_byte: registered(
+                &r,
+                GaugeVec::new(
+                    Opts::new(
+                        "backend_write_seconds_per_byte",
+                        "Live write time per byte per backend",
+                    ),
+                    &["node", "backend"],
+                )?,
+            )?,
             requests: counter_vec(
                 &r,
                 "http_requests_total",
@@ -202,13 +224,6 @@ impl ProxyMetrics {
                 "Elliptics operation latency",
                 &["command", "group"],
             )?,
-            inflight,
-            canceled,
-            backend_time_per_byte,
-            selection_none,
-            storage_bytes_read,
-            bytes_served,
-            stats_age,
             registry: r,
         })
     }
