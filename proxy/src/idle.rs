@@ -112,6 +112,24 @@ impl<T> IdleTimeoutIo<T> {
         }
     }
 
+    /// The inner I/O's answer to a write, passed on: bytes written are progress; while the
+    /// write is pending, an error once a deadline passed.
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.write_progress();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.check(cx).map(Err),
+        }
+    }
+
     /// While the inner I/O is pending: an error once a deadline passed.
     fn check(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         loop {
@@ -162,15 +180,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeoutIo<T> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.write_progress();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.check(cx).map(Err),
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.written(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -178,15 +189,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeoutIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.write_progress();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.check(cx).map(Err),
-        }
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.written(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
