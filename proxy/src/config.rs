@@ -428,53 +428,36 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let mut cfg = minimal();
-        cfg.remotes = vec!["nonsense".into()];
-        assert_eq!(
-            cfg.validate().map_err(|e| e.field),
-            Err("remotes[0]".into())
-        );
-        let mut cfg = minimal();
-        cfg.metadata_groups.clear();
-        assert_eq!(
-            cfg.validate().map_err(|e| e.field),
-            Err("metadata_groups".into())
-        );
-        let mut cfg = minimal();
-        cfg.extra_headers.insert("bad header".into(), "x".into());
-        assert_eq!(
-            cfg.validate().map_err(|e| e.field),
-            Err("extra_headers.bad header".into())
-        );
-        let mut cfg = minimal();
-        cfg.protocol_version = "banana".into();
-        assert_eq!(
-            cfg.validate().map_err(|e| e.field),
-            Err("protocol_version".into())
-        );
-        let mut cfg = minimal();
-        cfg.upload_quorum = 0;
-        assert_eq!(
-            cfg.validate().map_err(|e| e.field),
-            Err("upload_quorum".into())
-        );
-        let mut cfg = minimal();
-        cfg.placement_hub = Some("https://op:8080".into());
-        assert_eq!(
-            cfg.validate().map_err(|e| e.field),
-            Err("placement_hub".into())
-        );
-        cfg.placement_hub = Some("not a url".into());
-        assert_eq!(
-            cfg.validate().map_err(|e| e.field),
-            Err("placement_hub".into())
-        );
-        let mut cfg = minimal();
-        cfg.placement_report_interval_secs = 0;
-        assert_eq!(
-            cfg.validate().map_err(|e| e.field),
-            Err("placement_report_interval_secs".into())
-        );
+        type Edit = fn(&mut ProxyConfig);
+        let cases: [(Edit, &str); 8] = [
+            (|c| c.remotes = vec!["nonsense".into()], "remotes[0]"),
+            (|c| c.metadata_groups.clear(), "metadata_groups"),
+            (
+                |c| {
+                    c.extra_headers.insert("bad header".into(), "x".into());
+                },
+                "extra_headers.bad header",
+            ),
+            (|c| c.protocol_version = "banana".into(), "protocol_version"),
+            (|c| c.upload_quorum = 0, "upload_quorum"),
+            (
+                |c| c.placement_hub = Some("https://op:8080".into()),
+                "placement_hub",
+            ),
+            (
+                |c| c.placement_hub = Some("not a url".into()),
+                "placement_hub",
+            ),
+            (
+                |c| c.placement_report_interval_secs = 0,
+                "placement_report_interval_secs",
+            ),
+        ];
+        for (edit, field) in cases {
+            let mut cfg = minimal();
+            edit(&mut cfg);
+            assert_eq!(cfg.validate().map_err(|e| e.field), Err(field.into()));
+        }
         let unknown = ProxyConfig::from_toml("remotez = []");
         assert_eq!(unknown.map_err(|e| e.field), Err("toml".into()));
     }
