@@ -49,6 +49,8 @@ pub mod bucket;
 pub mod cluster;
 pub mod condition;
 pub mod schema;
+#[cfg(test)]
+mod test_support;
 
 pub use acl_policy::{AclPolicy, AclPolicySpec, AclPolicyStatus};
 pub use bucket::{Bucket, BucketSpec, BucketStatus};

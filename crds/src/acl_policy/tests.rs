@@ -1,6 +1,7 @@
 //! Unit tests of the `acl_policy` module: example manifest, defaults, flags and fingerprints.
 
 use super::*;
+use crate::test_support::{parse, round_trip_json};
 
 const EXAMPLE: &str = r#"
 apiVersion: backrunner.io/v1alpha1
@@ -29,7 +30,7 @@ status:
 
 #[test]
 fn example_round_trips_with_defaults() {
-    let p: AclPolicy = yaml_serde::from_str(EXAMPLE).expect("example manifest parses");
+    let p: AclPolicy = parse(EXAMPLE);
     let alice = p.spec.user("alice").expect("alice");
     assert_eq!(alice.rotation.generation, 2);
     assert_eq!(alice.rotation.overlap_seconds, 600);
@@ -49,15 +50,13 @@ fn example_round_trips_with_defaults() {
     assert_eq!(status.bound_buckets, 2);
     assert_eq!(status.users[0].rotation_phase, RotationPhase::Overlap);
 
-    let json = serde_json::to_value(&p).expect("serializes");
+    let json = round_trip_json(&p);
     assert_eq!(json["spec"]["users"][1]["permissions"]["admin"], true);
     assert_eq!(json["spec"]["users"][0]["permissions"]["noToken"], false);
     assert_eq!(
         json["status"]["users"][0]["previousExpiresAt"],
         "2026-01-02T03:14:05Z"
     );
-    let back: AclPolicy = serde_json::from_value(json).expect("deserializes");
-    assert_eq!(back, p);
 }
 
 #[test]
@@ -80,7 +79,7 @@ fn permission_flags_match_elliptics_bits() {
         p(true, false, false)
     );
 
-    let policy: AclPolicy = yaml_serde::from_str(EXAMPLE).expect("example manifest parses");
+    let policy: AclPolicy = parse(EXAMPLE);
     let flags: Vec<_> = policy.spec.user_flags().collect();
     assert_eq!(flags, vec![("alice", 2), ("ci-bot", 6), ("viewer", 0)]);
 }

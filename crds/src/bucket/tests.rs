@@ -1,6 +1,7 @@
 //! Unit tests of the `bucket` module: example manifests, defaults and the rules the operator re-checks.
 
 use super::*;
+use crate::test_support::{parse, round_trip_json};
 
 const FULL: &str = r#"
 apiVersion: backrunner.io/v1alpha1
@@ -49,13 +50,9 @@ spec:
   groups: [1, 2]
 "#;
 
-fn parse(yaml: &str) -> Bucket {
-    yaml_serde::from_str(yaml).expect("example manifest parses")
-}
-
 #[test]
 fn full_example_round_trips() {
-    let b = parse(FULL);
+    let b: Bucket = parse(FULL);
     assert_eq!(b.bucket_name(), "videos-2026");
     assert_eq!(b.spec.cluster_ref.namespace.as_deref(), Some("backrunner"));
     assert_eq!(b.spec.quota.max_size, 10 << 30);
@@ -67,18 +64,16 @@ fn full_example_round_trips() {
     assert_eq!(status.resolved_groups[1].health, GroupState::Unreachable);
     assert_eq!(status.acl_users[0].flags, 2);
 
-    let json = serde_json::to_value(&b).expect("serializes");
+    let json = round_trip_json(&b);
     assert_eq!(json["spec"]["purgeData"]["confirm"], "videos-2026");
     assert_eq!(json["spec"]["aclPolicyRefs"][1], "readers");
     assert_eq!(json["status"]["resolvedGroups"][0]["usedBytes"], 4096);
-    let back: Bucket = serde_json::from_value(json).expect("deserializes");
-    assert_eq!(back, b);
     assert!(b.violations().is_empty(), "{:?}", b.violations());
 }
 
 #[test]
 fn minimal_example_gets_defaults() {
-    let b = parse(MINIMAL);
+    let b: Bucket = parse(MINIMAL);
     assert_eq!(b.bucket_name(), "logs");
     assert_eq!(b.spec.bucket_name, None);
     assert_eq!(b.spec.cluster_ref.namespace, None);
@@ -116,7 +111,7 @@ fn draining_is_not_selectable() {
 
 #[test]
 fn spec_rules() {
-    let mut b = parse(MINIMAL);
+    let mut b: Bucket = parse(MINIMAL);
     b.spec.groups = vec![];
     assert_eq!(b.violations(), vec![SpecViolation::NoGroups]);
     b.spec.groups = vec![1, 2, 1, 1];
@@ -141,7 +136,7 @@ fn spec_rules() {
 
 #[test]
 fn quota_above_int64_is_refused() {
-    let mut b = parse(MINIMAL);
+    let mut b: Bucket = parse(MINIMAL);
     b.spec.quota.max_size = crate::bucket::Quota::MAX;
     assert!(b.violations().is_empty(), "i64::MAX is the largest allowed");
     b.spec.quota.max_size = u64::MAX;
@@ -160,7 +155,7 @@ fn quota_above_int64_is_refused() {
 
 #[test]
 fn transition_rules_against_status() {
-    let mut b = parse(MINIMAL);
+    let mut b: Bucket = parse(MINIMAL);
     b.status = Some(BucketStatus {
         bucket_name: Some("logs".into()),
         resolved_groups: [1, 2]

@@ -1,6 +1,7 @@
 //! Unit tests of the `cluster` module: example manifests, defaults and the policy helpers.
 
 use super::*;
+use crate::test_support::{parse, round_trip_json};
 
 const FULL: &str = r#"
 apiVersion: backrunner.io/v1alpha1
@@ -51,13 +52,9 @@ spec:
   metadataGroups: [1]
 "#;
 
-fn parse(yaml: &str) -> EllipticsCluster {
-    yaml_serde::from_str(yaml).expect("example manifest parses")
-}
-
 #[test]
 fn full_example_round_trips() {
-    let ec = parse(FULL);
+    let ec: EllipticsCluster = parse(FULL);
     assert_eq!(ec.spec.protocol_version, ProtocolVersion::V3_0);
     assert_eq!(ec.spec.allowed_namespaces.from, NamespacesFrom::Selector);
     assert_eq!(ec.spec.bucket_list_key.as_deref(), Some("bucket-list"));
@@ -68,17 +65,15 @@ fn full_example_round_trips() {
     assert_eq!(status.groups[1].state, GroupState::ReadOnly);
     assert_eq!(status.conditions[0].type_, "Ready");
 
-    let json = serde_json::to_value(&ec).expect("serializes");
+    let json = round_trip_json(&ec);
     assert_eq!(json["spec"]["protocolVersion"], "3.0");
     assert_eq!(json["spec"]["defragPolicy"]["maxBucketGroupFraction"], 0.34);
     assert_eq!(json["status"]["reportingProxies"], 2);
-    let back: EllipticsCluster = serde_json::from_value(json).expect("deserializes");
-    assert_eq!(back, ec);
 }
 
 #[test]
 fn minimal_example_gets_defaults() {
-    let ec = parse(MINIMAL);
+    let ec: EllipticsCluster = parse(MINIMAL);
     let spec = &ec.spec;
     assert_eq!(spec.protocol_version, ProtocolVersion::V2_26);
     assert_eq!(spec.allowed_namespaces, AllowedNamespaces::default());
@@ -116,7 +111,7 @@ fn allowed_namespaces() {
     assert!(list.permits("ops", "team-a", &no_labels));
     assert!(!list.permits("ops", "team-b", &no_labels));
 
-    let ec = parse(FULL);
+    let ec: EllipticsCluster = parse(FULL);
     let sel = &ec.spec.allowed_namespaces;
     let labels = BTreeMap::from([("backrunner.io/storage".to_owned(), "allowed".to_owned())]);
     assert!(sel.permits("backrunner", "team-a", &labels));
