@@ -200,6 +200,13 @@ mod tests {
         ConditionUpdate::new(types::READY, status, reason)
     }
 
+    /// A list holding one condition: Ready=False, reason `A`, set at 10.
+    fn ready_false_a_at_10() -> Vec<Condition> {
+        let mut list = Vec::new();
+        set_condition(&mut list, ready(ConditionStatus::False, "A"), at(10));
+        list
+    }
+
     #[test]
     fn new_condition_is_appended_with_now() {
         let mut list = Vec::new();
@@ -218,8 +225,7 @@ mod tests {
 
     #[test]
     fn same_status_keeps_transition_time() {
-        let mut list = Vec::new();
-        set_condition(&mut list, ready(ConditionStatus::False, "A"), at(10));
+        let mut list = ready_false_a_at_10();
         let changed = set_condition(
             &mut list,
             ready(ConditionStatus::False, "B")
@@ -235,8 +241,7 @@ mod tests {
 
     #[test]
     fn status_change_bumps_transition_time() {
-        let mut list = Vec::new();
-        set_condition(&mut list, ready(ConditionStatus::False, "A"), at(10));
+        let mut list = ready_false_a_at_10();
         assert!(set_condition(
             &mut list,
             ready(ConditionStatus::True, "A"),
