@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use backrunner_crds::Bucket;
-use backrunner_crds::bucket::{BucketSpec, ClusterRef};
 use backrunner_e2e::error::{E2eError, ensure};
 use backrunner_e2e::manifests::{kind, name};
 use backrunner_e2e::storage::DATA_GROUPS;
@@ -22,7 +21,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Api;
 use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
 use kube::core::ObjectMeta;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::support::{self, Apis};
@@ -95,30 +94,16 @@ fn settled(b: &Bucket) -> bool {
         && !s.resolved_groups.is_empty()
 }
 
-fn idle_bucket(i: usize, cluster: &str) -> Bucket {
-    let mut b = Bucket::new(
-        &format!("idle-{i:03}"),
-        BucketSpec {
-            cluster_ref: ClusterRef {
-                name: cluster.to_owned(),
-                namespace: None,
-            },
-            bucket_name: None,
-            groups: DATA_GROUPS.to_vec(),
-            quota: Default::default(),
-            acl_policy_refs: vec![],
-            public_read: false,
-            auto_select: Default::default(),
-            reclaim_policy: Default::default(),
-            purge_data: None,
-            deletion_protection: false,
-        },
-    );
+/// Idle Bucket `i` on `cluster`: its spec as a user writes it, every other field defaulted.
+fn idle_bucket(i: usize, cluster: &str) -> Result<Bucket> {
+    let spec =
+        serde_json::from_value(json!({"clusterRef": {"name": cluster}, "groups": DATA_GROUPS}))?;
+    let mut b = Bucket::new(&format!("idle-{i:03}"), spec);
     b.metadata = ObjectMeta {
         labels: Some([(LABEL.to_owned(), "1".to_owned())].into()),
         ..b.metadata
     };
-    b
+    Ok(b)
 }
 
 #[tokio::test]
@@ -153,7 +138,7 @@ async fn idle_buckets_are_not_rewritten() -> Result<()> {
             let apis = Apis::new(system);
             for i in 0..BUCKETS {
                 apis.buckets
-                    .create(&PostParams::default(), &idle_bucket(i, &cluster))
+                    .create(&PostParams::default(), &idle_bucket(i, &cluster)?)
                     .await?;
             }
             let lp = ListParams::default().labels(&format!("{LABEL}=1"));

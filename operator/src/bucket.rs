@@ -136,12 +136,15 @@ impl Reconciler {
     }
 }
 
+/// The Bucket's namespace; a Bucket without one is an invalid object.
+pub(crate) fn namespace_of(bucket: &Bucket) -> Result<String, Error> {
+    bucket.namespace().ok_or(Error::InvalidObject("namespace"))
+}
+
 /// One reconcile: the finalizer decides between [`apply::apply`] and [`cleanup::cleanup`].
 pub async fn reconcile(bucket: Arc<Bucket>, r: Arc<Reconciler>) -> Result<Action, Error> {
     let started = Instant::now();
-    let namespace = bucket
-        .namespace()
-        .ok_or(Error::InvalidObject("namespace"))?;
+    let namespace = namespace_of(&bucket)?;
     let api = r.buckets(&namespace);
     let result = finalizer(&api, FINALIZER, bucket.clone(), |event| async {
         match event {
@@ -211,4 +214,25 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         shutdown,
     )
     .await;
+}
+
+/// A Bucket spec for the unit tests: `groups` on cluster `cluster` (in the Bucket's own
+/// namespace), every other field at its default.
+#[cfg(test)]
+pub(crate) fn test_spec(cluster: &str, groups: Vec<u32>) -> backrunner_crds::bucket::BucketSpec {
+    backrunner_crds::bucket::BucketSpec {
+        cluster_ref: backrunner_crds::bucket::ClusterRef {
+            name: cluster.into(),
+            namespace: None,
+        },
+        bucket_name: None,
+        groups,
+        quota: Default::default(),
+        acl_policy_refs: vec![],
+        public_read: false,
+        auto_select: Default::default(),
+        reclaim_policy: Default::default(),
+        purge_data: None,
+        deletion_protection: false,
+    }
 }

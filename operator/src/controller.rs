@@ -49,28 +49,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backrunner_crds::bucket::{Bucket, BucketSpec, ClusterRef};
+    use crate::bucket::test_spec;
+    use backrunner_crds::bucket::Bucket;
 
     #[test]
     fn object_key_is_namespace_slash_name() {
-        let mut b = Bucket::new(
-            "b",
-            BucketSpec {
-                cluster_ref: ClusterRef {
-                    name: "c".into(),
-                    namespace: None,
-                },
-                bucket_name: None,
-                groups: vec![1],
-                quota: Default::default(),
-                acl_policy_refs: vec![],
-                public_read: false,
-                auto_select: Default::default(),
-                reclaim_policy: Default::default(),
-                purge_data: None,
-                deletion_protection: false,
-            },
-        );
+        let mut b = Bucket::new("b", test_spec("c", vec![1]));
         assert_eq!(object_key(&b), "/b");
         b.metadata.namespace = Some("ns".into());
         assert_eq!(object_key(&b), "ns/b");

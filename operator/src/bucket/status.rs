@@ -321,27 +321,10 @@ pub fn is_bad(type_: &str, status: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backrunner_crds::bucket::{BucketSpec, ClusterRef};
+    use crate::bucket::test_spec;
 
     fn bucket() -> Bucket {
-        let mut b = Bucket::new(
-            "b",
-            BucketSpec {
-                cluster_ref: ClusterRef {
-                    name: "c".into(),
-                    namespace: None,
-                },
-                bucket_name: None,
-                groups: vec![1],
-                quota: Default::default(),
-                acl_policy_refs: vec![],
-                public_read: false,
-                auto_select: Default::default(),
-                reclaim_policy: Default::default(),
-                purge_data: None,
-                deletion_protection: false,
-            },
-        );
+        let mut b = Bucket::new("b", test_spec("c", vec![1]));
         b.metadata.generation = Some(3);
         b
     }

@@ -84,6 +84,7 @@ mod tests {
     use backrunner_crds::bucket::{BucketSpec, ClusterRef};
 
     use super::*;
+    use crate::bucket::test_spec;
 
     fn bucket(ns: &str, name: &str, cluster: (&str, Option<&str>), refs: &[&str]) -> Arc<Bucket> {
         let mut b = Bucket::new(
@@ -93,15 +94,8 @@ mod tests {
                     name: cluster.0.into(),
                     namespace: cluster.1.map(Into::into),
                 },
-                bucket_name: None,
-                groups: vec![1],
-                quota: Default::default(),
                 acl_policy_refs: refs.iter().map(|s| s.to_string()).collect(),
-                public_read: false,
-                auto_select: Default::default(),
-                reclaim_policy: Default::default(),
-                purge_data: None,
-                deletion_protection: false,
+                ..test_spec(cluster.0, vec![1])
             },
         );
         b.metadata.namespace = Some(ns.into());

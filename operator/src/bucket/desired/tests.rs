@@ -1,29 +1,21 @@
 //! Unit tests of the desired metadata: ACL from policies, publicRead, quota, digest, aliases.
 
 use backrunner_crds::acl_policy::{AclUser, Permissions, Rotation};
-use backrunner_crds::bucket::{BucketSpec, ClusterRef};
+use backrunner_crds::bucket::BucketSpec;
 
 use super::*;
 use crate::acl_policy::rotation::UserTokens;
+use crate::bucket::test_spec;
 
 fn spec(refs: &[&str], public_read: bool) -> BucketSpec {
     BucketSpec {
-        cluster_ref: ClusterRef {
-            name: "main".into(),
-            namespace: None,
-        },
-        bucket_name: None,
-        groups: vec![1, 2],
         quota: backrunner_crds::bucket::Quota {
             max_size: 1 << 30,
             max_objects: 1000,
         },
         acl_policy_refs: refs.iter().map(|s| s.to_string()).collect(),
         public_read,
-        auto_select: Default::default(),
-        reclaim_policy: Default::default(),
-        purge_data: None,
-        deletion_protection: false,
+        ..test_spec("main", vec![1, 2])
     }
 }
 
