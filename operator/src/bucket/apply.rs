@@ -34,9 +34,7 @@ use crate::metadata::{GroupCopy, MetadataStore};
 /// The apply pass (see the module docs). Status is written once at the end, whatever the
 /// outcome.
 pub async fn apply(bucket: Arc<Bucket>, r: &Reconciler) -> Result<Action, Error> {
-    let namespace = bucket
-        .namespace()
-        .ok_or(Error::InvalidObject("namespace"))?;
+    let namespace = super::namespace_of(&bucket)?;
     let mut draft = StatusDraft::new(&bucket);
     let result = sync(&bucket, &namespace, r, &mut draft).await;
     if let Err(e) = &result {
@@ -292,14 +290,7 @@ async fn write_records(
         store.write_aliases(name, &aliases).await.check()?;
         let who: Vec<&String> = aliases.users.keys().collect();
         let note = format!("previous tokens of {who:?} accepted until their overlap ends");
-        events::publish(
-            &r.recorder,
-            bucket,
-            false,
-            event_reasons::TOKEN_ALIASES_UPDATED,
-            note,
-        )
-        .await;
+        aliases_updated(r, bucket, note).await;
     }
 
     let stale: Vec<u32> = copies
@@ -364,14 +355,7 @@ async fn write_records(
     if aliases.is_empty() && stored_aliases.is_some() {
         store.remove_aliases(name).await.check()?;
         let note = "token rotation overlap over: previous tokens no longer accepted".to_owned();
-        events::publish(
-            &r.recorder,
-            bucket,
-            false,
-            event_reasons::TOKEN_ALIASES_UPDATED,
-            note,
-        )
-        .await;
+        aliases_updated(r, bucket, note).await;
     }
 
     if let Some(key) = cluster
@@ -388,4 +372,16 @@ async fn write_records(
     draft.status.metadata_digest = Some(digest);
     draft.status.acl_users = desired::acl_summary(&meta, users);
     Ok(())
+}
+
+/// Publishes a TokenAliasesUpdated event on `bucket` with `note`.
+async fn aliases_updated(r: &Reconciler, bucket: &Bucket, note: String) {
+    events::publish(
+        &r.recorder,
+        bucket,
+        false,
+        event_reasons::TOKEN_ALIASES_UPDATED,
+        note,
+    )
+    .await;
 }

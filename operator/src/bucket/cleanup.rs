@@ -27,9 +27,7 @@ use crate::metadata::{MetadataStore, OwnerRecord};
 
 /// The deletion pass (see the module docs). `Ok` lets the finalizer go; `Err` keeps it.
 pub async fn cleanup(bucket: Arc<Bucket>, r: &Reconciler) -> Result<Action, Error> {
-    let namespace = bucket
-        .namespace()
-        .ok_or(Error::InvalidObject("namespace"))?;
+    let namespace = super::namespace_of(&bucket)?;
     let mut draft = StatusDraft::new(&bucket);
     let result = release(&bucket, &namespace, r, &mut draft).await;
     match &result {
