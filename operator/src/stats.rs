@@ -82,38 +82,18 @@ fn publish(metrics: &Metrics, cluster: &str, stats: &ClusterStats) -> HashSet<[S
             st.backend_id.to_string(),
         ];
         let l: Vec<&str> = labels.iter().map(String::as_str).collect();
-        metrics
-            .backend_free_bytes
-            .with_label_values(&l)
-            .set(clamp(backend_free_bytes(st)));
-        metrics
-            .backend_used_bytes
-            .with_label_values(&l)
-            .set(clamp(st.used_size));
-        metrics
-            .backend_removed_bytes
-            .with_label_values(&l)
-            .set(clamp(st.removed_size));
-        metrics
-            .backend_records
-            .with_label_values(&l)
-            .set(clamp(st.records_total));
-        metrics
-            .backend_removed_records
-            .with_label_values(&l)
-            .set(clamp(st.records_removed));
-        metrics
-            .backend_defrag_state
-            .with_label_values(&l)
-            .set(i64::from(st.defrag_state));
-        metrics
-            .backend_read_only
-            .with_label_values(&l)
-            .set(i64::from(st.read_only));
-        metrics
-            .backend_error
-            .with_label_values(&l)
-            .set(st.error_code);
+        for (gauge, value) in [
+            (&metrics.backend_free_bytes, clamp(backend_free_bytes(st))),
+            (&metrics.backend_used_bytes, clamp(st.used_size)),
+            (&metrics.backend_removed_bytes, clamp(st.removed_size)),
+            (&metrics.backend_records, clamp(st.records_total)),
+            (&metrics.backend_removed_records, clamp(st.records_removed)),
+            (&metrics.backend_defrag_state, i64::from(st.defrag_state)),
+            (&metrics.backend_read_only, i64::from(st.read_only)),
+            (&metrics.backend_error, st.error_code),
+        ] {
+            gauge.with_label_values(&l).set(value);
+        }
         used.insert(labels);
     }
     metrics
