@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::error::{Result, io};
 use crate::process::{Proc, free_port};
-use crate::wait::{Probe, wait_for};
 
 /// Name of the leader-election Lease the e2e operators share.
 pub const LEASE_NAME: &str = "backrunner-operator";
@@ -78,22 +77,8 @@ impl OperatorProcess {
         )
         .await?;
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let health = format!("{url}/healthz");
-        wait_for(
-            &format!("{} /healthz", settings.name),
-            Duration::from_secs(60),
-            async || {
-                proc.check_running()?;
-                let status = http.get(&health).send().await?.status();
-                Ok(if status.is_success() {
-                    Probe::Done(())
-                } else {
-                    Probe::Pending(status.to_string())
-                })
-            },
-        )
-        .await?;
+        proc.wait_http_ok(&url, "/healthz", Duration::from_secs(60))
+            .await?;
         Ok(OperatorProcess {
             proc,
             url,

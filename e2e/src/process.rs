@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use crate::error::{E2eError, Result, io};
+use crate::wait::{Probe, wait_for};
 
 /// A running child process with its log file.
 #[derive(Debug)]
@@ -86,6 +88,29 @@ impl Proc {
                 source: e,
             }),
         }
+    }
+
+    /// Waits up to `limit` until `GET {base_url}{path}` answers a success status; fails at
+    /// once when the process exits.
+    pub async fn wait_http_ok(
+        &mut self,
+        base_url: &str,
+        path: &str,
+        limit: Duration,
+    ) -> Result<()> {
+        let http = reqwest::Client::new();
+        let url = format!("{base_url}{path}");
+        let what = format!("{} {path}", self.name);
+        wait_for(&what, limit, async || {
+            self.check_running()?;
+            let status = http.get(&url).send().await?.status();
+            Ok(if status.is_success() {
+                Probe::Done(())
+            } else {
+                Probe::Pending(status.to_string())
+            })
+        })
+        .await
     }
 
     /// SIGKILLs the whole process group and reaps the child.

@@ -9,7 +9,6 @@ use reqwest::StatusCode;
 
 use crate::error::{Result, io};
 use crate::process::{Proc, free_port};
-use crate::wait::{Probe, wait_for};
 
 /// Credentials of one ACL user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,22 +84,8 @@ impl ProxyProcess {
         let envs = [("BACKRUNNER_LOG", "info".to_owned())];
         let mut proc = Proc::spawn(name, crate::backrunner_bin()?, &args, &envs, log_dir).await?;
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let ping = format!("{url}/ping");
-        wait_for(
-            &format!("{name} /ping"),
-            Duration::from_secs(60),
-            async || {
-                proc.check_running()?;
-                let status = http.get(&ping).send().await?.status();
-                Ok(if status.is_success() {
-                    Probe::Done(())
-                } else {
-                    Probe::Pending(status.to_string())
-                })
-            },
-        )
-        .await?;
+        proc.wait_http_ok(&url, "/ping", Duration::from_secs(60))
+            .await?;
         Ok(ProxyProcess { proc, url })
     }
 
