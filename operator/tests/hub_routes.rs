@@ -88,26 +88,25 @@ async fn post(
     Ok((status, serde_json::from_slice(&bytes)?))
 }
 
+/// POSTs `report` as JSON to `url`.
+async fn post_report(
+    http: &reqwest::Client,
+    url: &str,
+    report: &PlacementReport,
+) -> Result<(u16, Value), Box<dyn std::error::Error>> {
+    post(http, url, serde_json::to_vec(report)?).await
+}
+
 #[tokio::test]
 async fn leader_merges_reports_and_drops_stale_ones() -> TestResult {
     let s = start(LeaderState::always_leader("op-0")).await?;
     s.hub.set_cluster("ns/c", 2);
     let http = reqwest::Client::new();
     let url = format!("{}{REPORTS_PATH}", s.base);
-    let (code, body) = post(
-        &http,
-        &url,
-        serde_json::to_vec(&report("p1", Some(2.0), 0.1))?,
-    )
-    .await?;
+    let (code, body) = post_report(&http, &url, &report("p1", Some(2.0), 0.1)).await?;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["cluster"], "ns/c");
-    let (code, _) = post(
-        &http,
-        &url,
-        serde_json::to_vec(&report("p2", Some(4.0), 0.5))?,
-    )
-    .await?;
+    let (code, _) = post_report(&http, &url, &report("p2", Some(4.0), 0.5)).await?;
     assert_eq!(code, 200);
 
     let get = |q: &'static str| {
@@ -132,12 +131,7 @@ async fn leader_merges_reports_and_drops_stale_ones() -> TestResult {
 
     // p1 keeps reporting, p2 goes quiet: after the 2 s staleness only p1 counts.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (code, _) = post(
-        &http,
-        &url,
-        serde_json::to_vec(&report("p1", Some(2.0), 0.1))?,
-    )
-    .await?;
+    let (code, _) = post_report(&http, &url, &report("p1", Some(2.0), 0.1)).await?;
     assert_eq!(code, 200);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let view = get("?cluster=ns/c").await?;
@@ -171,7 +165,7 @@ async fn bad_reports_get_json_errors() -> TestResult {
             .is_some_and(|e| e.contains("invalid report"))
     );
     // A cluster the operator does not know.
-    let (code, body) = post(&http, &url, serde_json::to_vec(&report("p", None, 0.0))?).await?;
+    let (code, body) = post_report(&http, &url, &report("p", None, 0.0)).await?;
     assert_eq!((code, body["status"].as_u64()), (404, Some(404)));
     assert!(
         body["error"]
@@ -179,7 +173,7 @@ async fn bad_reports_get_json_errors() -> TestResult {
             .is_some_and(|e| e.contains("unknown cluster"))
     );
     s.hub.set_cluster("ns/c", 30);
-    let (code, body) = post(&http, &url, serde_json::to_vec(&report("p", None, 7.0))?).await?;
+    let (code, body) = post_report(&http, &url, &report("p", None, 7.0)).await?;
     assert_eq!(code, 400);
     assert!(
         body["error"]
@@ -201,10 +195,10 @@ async fn bad_reports_get_json_errors() -> TestResult {
 async fn follower_refuses_hub_routes_and_names_the_leader() -> TestResult {
     let s = start(LeaderState::fixed("op-1", false, Some("op-0"))).await?;
     let http = reqwest::Client::new();
-    let (code, body) = post(
+    let (code, body) = post_report(
         &http,
         &format!("{}{REPORTS_PATH}", s.base),
-        serde_json::to_vec(&report("p", None, 0.0))?,
+        &report("p", None, 0.0),
     )
     .await?;
     assert_eq!((code, body["status"].as_u64()), (503, Some(503)));
@@ -262,10 +256,10 @@ async fn follower_forwards_hub_routes_to_the_leader_it_knows() -> TestResult {
     let follower = start(LeaderState::following("op-1", "op-0", &leader.base)).await?;
     let http = reqwest::Client::new();
     // A report sent to the follower is stored by the leader, and the reply is the leader's.
-    let (code, body) = post(
+    let (code, body) = post_report(
         &http,
         &format!("{}{REPORTS_PATH}", follower.base),
-        serde_json::to_vec(&report("p1", Some(2.0), 0.0))?,
+        &report("p1", Some(2.0), 0.0),
     )
     .await?;
     assert_eq!(
@@ -302,10 +296,10 @@ async fn follower_forwards_hub_routes_to_the_leader_it_knows() -> TestResult {
     assert_eq!(r.status().as_u16(), 503);
     // A leader that cannot be reached: 503 naming it.
     let gone = start(LeaderState::following("op-2", "op-9", "http://127.0.0.1:9")).await?;
-    let (code, body) = post(
+    let (code, body) = post_report(
         &http,
         &format!("{}{REPORTS_PATH}", gone.base),
-        serde_json::to_vec(&report("p1", None, 0.0))?,
+        &report("p1", None, 0.0),
     )
     .await?;
     assert_eq!((code, body["leader"].as_str()), (503, Some("op-9")));
