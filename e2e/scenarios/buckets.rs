@@ -8,7 +8,7 @@ use backrunner_e2e::error::ensure;
 use backrunner_e2e::proxy::Credentials;
 use backrunner_e2e::resources::{wait_condition, wait_deleted};
 use backrunner_e2e::wait::{Probe, wait_for};
-use backrunner_e2e::{Result, SystemOptions};
+use backrunner_e2e::{Result, System, SystemOptions};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
@@ -157,13 +157,7 @@ async fn bucket_deletion_honours_reclaim_policy() -> Result<()> {
             let clients = proxies(system);
 
             // uploads: reclaimPolicy Retain. The object goes, the metadata and data stay.
-            let (uploads, creds) = bucket_and_writer(system, "uploads").await?;
-            let u = elliptics_name(&uploads);
-            round_trip(system, &u, "kept", b"kept", creds.as_ref(), 0).await?;
-            apis.buckets
-                .delete("uploads", &DeleteParams::default())
-                .await?;
-            wait_deleted(&apis.buckets, "uploads").await?;
+            let (u, creds) = write_then_delete(system, &apis, "uploads", "kept", 0).await?;
             let meta = store.read_bucket(&u).await.map_err(storage_err)?;
             ensure(meta.is_some(), || {
                 format!("Retain: metadata of {u} is gone")
@@ -174,13 +168,7 @@ async fn bucket_deletion_honours_reclaim_policy() -> Result<()> {
             })?;
 
             // private: reclaimPolicy Delete. Metadata removed, proxies answer 404.
-            let (private, creds) = bucket_and_writer(system, "private").await?;
-            let p = elliptics_name(&private);
-            round_trip(system, &p, "gone", b"gone", creds.as_ref(), 1).await?;
-            apis.buckets
-                .delete("private", &DeleteParams::default())
-                .await?;
-            wait_deleted(&apis.buckets, "private").await?;
+            let (p, creds) = write_then_delete(system, &apis, "private", "gone", 1).await?;
             let meta = store.read_bucket(&p).await.map_err(storage_err)?;
             ensure(meta.is_none(), || {
                 format!("Delete: metadata of {p} still there: {meta:?}")
@@ -211,6 +199,24 @@ async fn bucket_deletion_honours_reclaim_policy() -> Result<()> {
             )
         })
         .await
+}
+
+/// Writes `key` (its name as the body) into Bucket `name` through proxy `via` and reads it
+/// back through every proxy, then deletes the Bucket and waits until it is gone. Returns the
+/// Elliptics bucket name and the writer.
+async fn write_then_delete(
+    system: &System,
+    apis: &Apis,
+    name: &str,
+    key: &str,
+    via: usize,
+) -> Result<(String, Option<Credentials>)> {
+    let (bucket, creds) = bucket_and_writer(system, name).await?;
+    let elliptics = elliptics_name(&bucket);
+    round_trip(system, &elliptics, key, key.as_bytes(), creds.as_ref(), via).await?;
+    apis.buckets.delete(name, &DeleteParams::default()).await?;
+    wait_deleted(&apis.buckets, name).await?;
+    Ok((elliptics, creds))
 }
 
 fn storage_err(e: backrunner_store::MetadataError) -> backrunner_e2e::E2eError {

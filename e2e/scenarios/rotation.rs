@@ -13,6 +13,7 @@ use backrunner_e2e::system::NAMESPACE;
 use backrunner_e2e::wait::{Probe, wait_for};
 use backrunner_e2e::{Result, SystemOptions};
 use kube::api::{Patch, PatchParams};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::support::{self, Apis, edit_doc, proxies};
@@ -82,21 +83,10 @@ async fn token_rotation_keeps_both_tokens_during_overlap() -> Result<()> {
             };
             // The new token reaches both proxies; the old one still works meanwhile.
             for (i, c) in clients.iter().enumerate() {
-                wait_for(
-                    &format!("proxy-{i} to accept the new token"),
-                    Duration::from_secs(30),
-                    async || {
-                        let r = c
-                            .upload("videos", "rotated", b"new".to_vec(), Some(&new))
-                            .await?;
-                        Ok(if r.status.is_success() {
-                            Probe::Done(())
-                        } else {
-                            Probe::Pending(r.to_string())
-                        })
-                    },
-                )
-                .await?;
+                let what = format!("proxy-{i} to accept the new token");
+                let limit = Duration::from_secs(30);
+                let accepted = |s: StatusCode| s.is_success();
+                wait_upload(c, &what, limit, ("rotated", b"new"), &new, accepted).await?;
                 expect_upload(c, &old, true).await?;
             }
             let during = wait_condition(&apis.policies, "media-team", "Ready", "True").await?;
@@ -112,26 +102,36 @@ async fn token_rotation_keeps_both_tokens_during_overlap() -> Result<()> {
             )?;
             // After the overlap only the new token works.
             for (i, c) in clients.iter().enumerate() {
-                wait_for(
-                    &format!("proxy-{i} to refuse the old token after the overlap"),
-                    Duration::from_secs(OVERLAP_SECONDS + 60),
-                    async || {
-                        let r = c
-                            .upload("videos", "late", b"old".to_vec(), Some(&old))
-                            .await?;
-                        Ok(if r.status.is_client_error() {
-                            Probe::Done(())
-                        } else {
-                            Probe::Pending(r.to_string())
-                        })
-                    },
-                )
-                .await?;
+                let what = format!("proxy-{i} to refuse the old token after the overlap");
+                let limit = Duration::from_secs(OVERLAP_SECONDS + 60);
+                let refused = |s: StatusCode| s.is_client_error();
+                wait_upload(c, &what, limit, ("late", b"old"), &old, refused).await?;
                 expect_upload(c, &new, true).await?;
             }
             Ok(())
         })
         .await
+}
+
+/// Waits up to `limit` (`what` names the wait) until uploading `(key, body)` to `videos` as
+/// `creds` through `c` gets a status `done` accepts.
+async fn wait_upload(
+    c: &ProxyClient,
+    what: &str,
+    limit: Duration,
+    (key, body): (&str, &[u8]),
+    creds: &Credentials,
+    done: impl Fn(StatusCode) -> bool,
+) -> Result<()> {
+    wait_for(what, limit, async || {
+        let r = c.upload("videos", key, body.to_vec(), Some(creds)).await?;
+        Ok(if done(r.status) {
+            Probe::Done(())
+        } else {
+            Probe::Pending(r.to_string())
+        })
+    })
+    .await
 }
 
 async fn expect_upload(c: &ProxyClient, creds: &Credentials, ok: bool) -> Result<()> {
