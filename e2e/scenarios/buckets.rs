@@ -98,11 +98,10 @@ async fn quota_change_reaches_the_proxies() -> Result<()> {
                         let r = client
                             .upload(&b, "big", vec![1u8; 4096], creds.as_ref())
                             .await?;
-                        Ok(if r.status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
-                            Probe::Done(())
-                        } else {
-                            Probe::Pending(r.to_string())
-                        })
+                        Ok(Probe::done_if(
+                            r.status == reqwest::StatusCode::PAYLOAD_TOO_LARGE,
+                            || r.to_string(),
+                        ))
                     },
                 )
                 .await?;
@@ -122,11 +121,7 @@ async fn quota_change_reaches_the_proxies() -> Result<()> {
                     let r = client
                         .upload(&b, "big", vec![1u8; 4096], creds.as_ref())
                         .await?;
-                    Ok(if r.status.is_success() {
-                        Probe::Done(())
-                    } else {
-                        Probe::Pending(r.to_string())
-                    })
+                    Ok(Probe::done_if(r.status.is_success(), || r.to_string()))
                 },
             )
             .await
@@ -179,11 +174,10 @@ async fn bucket_deletion_honours_reclaim_policy() -> Result<()> {
                     Duration::from_secs(30),
                     async || {
                         let r = client.get(&p, "gone", creds.as_ref()).await?;
-                        Ok(if r.status == reqwest::StatusCode::NOT_FOUND {
-                            Probe::Done(())
-                        } else {
-                            Probe::Pending(r.to_string())
-                        })
+                        Ok(Probe::done_if(
+                            r.status == reqwest::StatusCode::NOT_FOUND,
+                            || r.to_string(),
+                        ))
                     },
                 )
                 .await?;

@@ -63,11 +63,10 @@ async fn leader_failover_and_data_path_without_operator() -> Result<()> {
                     let r = http.get(&follower_url).send().await?;
                     let status = r.status().as_u16();
                     let body = r.text().await?;
-                    Ok(if status == 200 && body.contains("reporting_proxies") {
-                        Probe::Done(())
-                    } else {
-                        Probe::Pending(format!("{status} {body}"))
-                    })
+                    Ok(Probe::done_if(
+                        status == 200 && body.contains("reporting_proxies"),
+                        || format!("{status} {body}"),
+                    ))
                 },
             )
             .await?;

@@ -64,11 +64,7 @@ async fn conflict_drift_and_force_release() -> Result<()> {
                 Duration::from_secs(60),
                 async || {
                     let now = store.read_bucket(&name).await.map_err(storage)?;
-                    Ok(if now == original {
-                        Probe::Done(())
-                    } else {
-                        Probe::Pending(format!("{now:?}"))
-                    })
+                    Ok(Probe::done_if(now == original, || format!("{now:?}")))
                 },
             )
             .await?;
@@ -78,11 +74,7 @@ async fn conflict_drift_and_force_release() -> Result<()> {
                 async || {
                     let b = apis.buckets.get("videos").await?;
                     let r = reason_of(&b, "Synced");
-                    Ok(if r == "DriftCorrected" {
-                        Probe::Done(())
-                    } else {
-                        Probe::Pending(r)
-                    })
+                    Ok(Probe::done_if(r == "DriftCorrected", || r))
                 },
             )
             .await?;
@@ -109,11 +101,7 @@ async fn conflict_drift_and_force_release() -> Result<()> {
                     let b = apis.buckets.get("uploads").await?;
                     let seen = b.status.as_ref().and_then(|s| s.observed_generation)
                         == b.metadata.generation;
-                    Ok(if seen {
-                        Probe::Done(())
-                    } else {
-                        Probe::Pending("generation".into())
-                    })
+                    Ok(Probe::done_if(seen, || "generation".into()))
                 },
             )
             .await?;

@@ -74,11 +74,7 @@ async fn placement_hub_merges_both_proxies_reports() -> Result<()> {
                 async || {
                     let ec = apis.clusters.get("local").await?;
                     let n = ec.status.as_ref().map(|s| s.reporting_proxies).unwrap_or(0);
-                    Ok(if n >= 2 {
-                        Probe::Done(())
-                    } else {
-                        Probe::Pending(format!("{n}"))
-                    })
+                    Ok(Probe::done_if(n >= 2, || format!("{n}")))
                 },
             )
             .await

@@ -148,11 +148,7 @@ async fn idle_buckets_are_not_rewritten() -> Result<()> {
                 async || {
                     let list = apis.buckets.list(&lp).await?;
                     let n = list.items.iter().filter(|b| settled(b)).count();
-                    Ok(if n == BUCKETS {
-                        Probe::Done(())
-                    } else {
-                        Probe::Pending(format!("{n} of {BUCKETS} settled"))
-                    })
+                    Ok(Probe::done_if(n == BUCKETS, || format!("{n} of {BUCKETS} settled")))
                 },
             )
             .await?;

@@ -125,11 +125,7 @@ async fn wait_upload(
 ) -> Result<()> {
     wait_for(what, limit, async || {
         let r = c.upload("videos", key, body.to_vec(), Some(creds)).await?;
-        Ok(if done(r.status) {
-            Probe::Done(())
-        } else {
-            Probe::Pending(r.to_string())
-        })
+        Ok(Probe::done_if(done(r.status), || r.to_string()))
     })
     .await
 }

@@ -135,11 +135,7 @@ pub async fn wait_crds(cp: &ControlPlane) -> Result<()> {
                         cs.iter()
                             .any(|c| c.type_ == "Established" && c.status == "True")
                     });
-                Ok(if established {
-                    Probe::Done(())
-                } else {
-                    Probe::Pending(format!("{:?}", crd.status))
-                })
+                Ok(Probe::done_if(established, || format!("{:?}", crd.status)))
             },
         )
         .await?;

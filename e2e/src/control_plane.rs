@@ -312,11 +312,9 @@ async fn start_etcd(root: &Path, logs: &Path) -> Result<(Proc, String)> {
     wait_for("etcd /health", START_LIMIT, async || {
         etcd.check_running()?;
         let body = http.get(&health).send().await?.text().await?;
-        Ok(if body.contains("\"health\":\"true\"") {
-            Probe::Done(())
-        } else {
-            Probe::Pending(body)
-        })
+        Ok(Probe::done_if(body.contains("\"health\":\"true\""), || {
+            body
+        }))
     })
     .await?;
     Ok((etcd, client_url))
@@ -391,11 +389,10 @@ async fn wait_ready(
         let resp = http.get(&url).bearer_auth(token).send().await?;
         let status = resp.status();
         let body = resp.text().await?;
-        Ok(if status.is_success() && body.trim() == "ok" {
-            Probe::Done(())
-        } else {
-            Probe::Pending(format!("{status}: {body}"))
-        })
+        Ok(Probe::done_if(
+            status.is_success() && body.trim() == "ok",
+            || format!("{status}: {body}"),
+        ))
     })
     .await
 }

@@ -104,11 +104,7 @@ impl Proc {
         wait_for(&what, limit, async || {
             self.check_running()?;
             let status = http.get(&url).send().await?.status();
-            Ok(if status.is_success() {
-                Probe::Done(())
-            } else {
-                Probe::Pending(status.to_string())
-            })
+            Ok(Probe::done_if(status.is_success(), || status.to_string()))
         })
         .await
     }

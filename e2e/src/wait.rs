@@ -17,6 +17,17 @@ pub enum Probe<T> {
     Pending(String),
 }
 
+impl Probe<()> {
+    /// [`Probe::Done`] when `done`, else [`Probe::Pending`] with what `seen` describes.
+    pub fn done_if(done: bool, seen: impl FnOnce() -> String) -> Probe<()> {
+        if done {
+            Probe::Done(())
+        } else {
+            Probe::Pending(seen())
+        }
+    }
+}
+
 /// Re-runs `probe` every [`POLL_INTERVAL`] until it returns [`Probe::Done`] or `limit`
 /// passes. Errors of the probe count as "not yet" (the API may be briefly unavailable) and
 /// are reported as the last state seen, except [`E2eError::Exited`]: a dead process ends
