@@ -17,6 +17,7 @@ use prometheus::IntCounterVec;
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
+use crate::ticker::Ticker;
 use crate::token_aliases::LiveAliases;
 
 /// Most unknown names remembered as missing; older entries are dropped beyond it.
@@ -252,11 +253,10 @@ impl BucketCache {
     pub fn spawn_refresher(self: &Arc<Self>, period: Duration) -> tokio::task::JoinHandle<()> {
         let cache = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
+            // Stopped by aborting the task; the first tick (at once) is skipped.
+            let mut ticker = Ticker::new(period, std::future::pending());
+            ticker.tick().await;
+            while ticker.tick().await {
                 let Some(cache) = cache.upgrade() else { return };
                 match cache.refresh().await {
                     Ok(n) => tracing::debug!(buckets = n, "bucket metadata refreshed"),

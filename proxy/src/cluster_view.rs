@@ -18,6 +18,7 @@ use crate::selection::{
     BackendView, BlendConfig, Candidate, DecayingWriteStats, GroupState, HubView, WriteEvidence,
     WriteStatsConfig, blend,
 };
+use crate::ticker::Ticker;
 
 /// This proxy's own write measurements of one backend, as reported to the placement hub.
 #[derive(Debug, Clone, PartialEq)]
@@ -281,14 +282,8 @@ pub async fn poll(
     every: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = &mut shutdown => return,
-        }
+    let mut ticker = Ticker::new(every, shutdown);
+    while ticker.tick().await {
         let reports = client.monitor_stat(MonitorCategories::BACKRUNNER.0).await;
         let round = reports
             .into_iter()

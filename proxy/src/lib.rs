@@ -35,6 +35,7 @@
 //! | [`tls`] | the HTTPS certificate pair, reloaded when its files change or on SIGHUP |
 //! | [`placement`] | reports own write timings to the operator's placement hub, fetches the merged view |
 //! | [`cluster_view`] | polled node statistics and own write timings: read order of groups, upload candidates |
+//! | `ticker` | the clock of those background loops: a tick every period until told to stop |
 //!
 //! Bucket metadata itself (the msgpack object, ACL entries and flags) lives in
 //! [`backrunner_store`], shared with the operator and the CLI.
@@ -63,6 +64,7 @@ pub mod server;
 pub mod signature;
 pub mod state;
 pub mod static_files;
+mod ticker;
 pub mod tls;
 pub mod token_aliases;
 

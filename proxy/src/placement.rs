@@ -30,6 +30,7 @@ use prometheus::{Gauge, IntCounter, IntGauge};
 
 use crate::cluster_view::{ClusterView, OwnWrites};
 use crate::selection::{HubView, WriteEvidence};
+use crate::ticker::Ticker;
 pub use backrunner_placement::{HubClient, HubError};
 pub use settings::PlacementSettings;
 
@@ -161,9 +162,7 @@ pub async fn run(
     metrics: PlacementMetrics,
     stopped: impl Future<Output = ()>,
 ) {
-    tokio::pin!(stopped);
-    let mut tick = tokio::time::interval(settings.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = Ticker::new(settings.interval, stopped);
     let (mut report_log, mut fetch_log) = (FailureLog::default(), FailureLog::default());
     metrics.view_age.set(f64::INFINITY);
     let view_path = if settings.cluster.is_empty() {
@@ -174,11 +173,7 @@ pub async fn run(
             backrunner_placement::hub_client::query_value(&settings.cluster)
         )
     };
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = &mut stopped => return,
-        }
+    while ticker.tick().await {
         let groups: HashMap<RouteOwner, u32> = storage
             .route_table()
             .backends()

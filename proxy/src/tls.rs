@@ -12,6 +12,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
+use crate::ticker::Ticker;
+
 /// Why a certificate pair could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -139,9 +141,7 @@ impl ReloadingTls {
         every: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticker = Ticker::new(every, shutdown);
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         loop {
@@ -153,13 +153,12 @@ impl ReloadingTls {
                     }
                     None => std::future::pending().await,
                 }
+                tracing::info!("SIGHUP: reloading TLS certificate");
             };
             #[cfg(not(unix))]
             let hangup = std::future::pending::<()>();
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = hangup => tracing::info!("SIGHUP: reloading TLS certificate"),
-                _ = &mut shutdown => return,
+            if !ticker.tick_or(hangup).await {
+                return;
             }
             match self.reload_if_changed() {
                 Ok(true) => {
