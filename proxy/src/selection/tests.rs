@@ -52,6 +52,16 @@ fn share(weights: &[(String, f64)], name: &str) -> f64 {
         / total
 }
 
+/// The weights for a 1 MiB upload of bucket `name`, with these backends, beside one healthy
+/// bucket `a`.
+fn beside_healthy(name: &str, backends: Vec<Option<BackendView>>) -> Vec<(String, f64)> {
+    weights(
+        &[healthy("a"), bucket(name, backends)],
+        MIB,
+        &SelectionConfig::default(),
+    )
+}
+
 fn exclusion_of(candidate: Candidate) -> Option<Exclusion> {
     let scores = score(
         &[candidate, healthy("ok")],
@@ -201,24 +211,9 @@ fn failing_backend_loses_most_of_its_share() {
             ..backend(10)
         })
     };
-    let config = SelectionConfig::default();
-    let failing = weights(
-        &[
-            healthy("a"),
-            bucket("victim", vec![erring(0.5), Some(backend(10))]),
-        ],
-        MIB,
-        &config,
-    );
+    let failing = beside_healthy("victim", vec![erring(0.5), Some(backend(10))]);
     assert!(share(&failing, "victim") < 0.1, "{failing:?}");
-    let recovered = weights(
-        &[
-            healthy("a"),
-            bucket("victim", vec![erring(0.0), Some(backend(10))]),
-        ],
-        MIB,
-        &config,
-    );
+    let recovered = beside_healthy("victim", vec![erring(0.0), Some(backend(10))]);
     assert!((share(&recovered, "victim") - 0.5).abs() < 1e-9);
 }
 
@@ -230,25 +225,10 @@ fn replica_discrepancy_is_penalised() {
             ..backend(10)
         })
     };
-    let config = SelectionConfig::default();
-    let skewed = weights(
-        &[
-            healthy("a"),
-            bucket("skewed", vec![records(1000), records(500)]),
-        ],
-        MIB,
-        &config,
-    );
+    let skewed = beside_healthy("skewed", vec![records(1000), records(500)]);
     assert!(share(&skewed, "skewed") < 0.2, "{skewed:?}");
     // a few writes in flight are within the tolerance
-    let close = weights(
-        &[
-            healthy("a"),
-            bucket("close", vec![records(1000), records(990)]),
-        ],
-        MIB,
-        &config,
-    );
+    let close = beside_healthy("close", vec![records(1000), records(990)]);
     assert!((share(&close, "close") - 0.5).abs() < 1e-9);
 }
 
@@ -258,14 +238,7 @@ fn defragmenting_backends_are_penalised() {
         defragmenting: true,
         ..backend(10)
     });
-    let weights = weights(
-        &[
-            healthy("a"),
-            bucket("defrag", vec![defrag, Some(backend(10))]),
-        ],
-        MIB,
-        &SelectionConfig::default(),
-    );
+    let weights = beside_healthy("defrag", vec![defrag, Some(backend(10))]);
     assert!(share(&weights, "defrag") < 0.1, "{weights:?}");
 }
 
