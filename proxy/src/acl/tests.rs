@@ -9,16 +9,27 @@ fn bucket() -> BucketMetadata {
     let mut meta = BucketMetadata::new("acl");
     meta.groups = vec![1, 2];
     for flags in 0..4u64 {
-        let user = format!("u{flags}");
-        let entry = AclEntry {
-            version: 1,
-            user: user.clone(),
-            token: format!("token-{flags}"),
-            flags: AclFlags::from_bits_retain(flags),
-        };
-        meta.acl.insert(user, entry);
+        let (user, token) = (format!("u{flags}"), format!("token-{flags}"));
+        add_user(
+            &mut meta,
+            1,
+            &user,
+            &token,
+            AclFlags::from_bits_retain(flags),
+        );
     }
     meta
+}
+
+/// Adds `user` to `meta`'s ACL, as an entry of `version`.
+fn add_user(meta: &mut BucketMetadata, version: u64, user: &str, token: &str, flags: AclFlags) {
+    let entry = AclEntry {
+        version,
+        user: user.into(),
+        token: token.into(),
+        flags,
+    };
+    meta.acl.insert(user.into(), entry);
 }
 
 fn method(op: Operation) -> &'static str {
@@ -114,13 +125,7 @@ fn public_bucket_allows_everything() {
 #[test]
 fn anonymous_user_star() {
     let mut meta = bucket();
-    let star = AclEntry {
-        version: 1,
-        user: "*".into(),
-        token: String::new(),
-        flags: AclFlags::NO_TOKEN,
-    };
-    meta.acl.insert("*".into(), star);
+    add_user(&mut meta, 1, "*", "", AclFlags::NO_TOKEN);
     let op = Operation::Read;
     for header in [None, Some(&b"garbage"[..])] {
         let granted = authorize(
@@ -168,13 +173,7 @@ fn malformed_header_counts_as_missing_credentials() {
 #[test]
 fn admin_needs_admin_flag() {
     let mut meta = bucket();
-    let entry = AclEntry {
-        version: 2,
-        user: "root".into(),
-        token: "t".into(),
-        flags: AclFlags::ADMIN,
-    };
-    meta.acl.insert("root".into(), entry);
+    add_user(&mut meta, 2, "root", "t", AclFlags::ADMIN);
     let op = Operation::Admin;
     assert!(authorize(&meta, op, &signed_header(op, "root", "t"), &canonical(op)).is_ok());
     let err = authorize(
