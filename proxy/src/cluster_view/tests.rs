@@ -114,22 +114,14 @@ fn candidate_combines_stats_and_write_timings() {
             (addr(1002), Some(vec![ro])),
         ],
     );
+    // A 1 MiB write to the node's backend 1 that took 10 ms.
+    let write_mib = |port, ok| {
+        view.record_write((addr(port), 1), now, 1 << 20, Duration::from_millis(10), ok);
+    };
     for _ in 0..10 {
-        view.record_write(
-            (addr(1001), 1),
-            now,
-            1 << 20,
-            Duration::from_millis(10),
-            true,
-        );
+        write_mib(1001, true);
     }
-    view.record_write(
-        (addr(1002), 1),
-        now,
-        1 << 20,
-        Duration::from_millis(10),
-        false,
-    );
+    write_mib(1002, false);
     let mut bucket = BucketMetadata::new("b");
     bucket.groups = vec![1, 2, 3];
     let c = view.candidate(&routes(), &bucket, &Id::from_key(b"b", b"k"), now);
