@@ -224,6 +224,12 @@ pub fn group_state(totals: Option<&GroupTotals>) -> GroupState {
     totals.map_or(GroupState::Unreachable, |t| t.state)
 }
 
+/// The group ids as `1, 2`; `None` when there are none.
+pub(crate) fn group_list(groups: impl IntoIterator<Item = u32>) -> Option<String> {
+    let ids: Vec<String> = groups.into_iter().map(|g| g.to_string()).collect();
+    (!ids.is_empty()).then(|| ids.join(", "))
+}
+
 fn list(groups: &[(u32, GroupState)]) -> String {
     groups
         .iter()
@@ -283,40 +289,31 @@ pub fn replicas_in_sync(
         reason,
         message,
     };
-    let missing: Vec<String> = groups
-        .iter()
-        .filter(|(_, t)| t.is_none())
-        .map(|(g, _)| g.to_string())
-        .collect();
-    if !missing.is_empty() {
-        return cv(
-            ConditionStatus::False,
-            reasons::GROUP_MISSING,
-            format!(
-                "group {} has no backend answering statistics ({} of {} groups present)",
-                missing.join(", "),
-                groups.len() - missing.len(),
-                groups.len()
-            ),
-        );
-    }
     let present: Vec<(u32, GroupTotals)> = groups
         .iter()
         .filter_map(|(g, t)| t.map(|t| (*g, t)))
         .collect();
-    let read_only: Vec<String> = present
+    let missing = groups.iter().filter(|(_, t)| t.is_none()).map(|(g, _)| *g);
+    if let Some(missing) = group_list(missing) {
+        return cv(
+            ConditionStatus::False,
+            reasons::GROUP_MISSING,
+            format!(
+                "group {missing} has no backend answering statistics ({} of {} groups present)",
+                present.len(),
+                groups.len()
+            ),
+        );
+    }
+    let read_only = present
         .iter()
         .filter(|(_, t)| t.state == GroupState::ReadOnly)
-        .map(|(g, _)| g.to_string())
-        .collect();
-    if !read_only.is_empty() {
+        .map(|(g, _)| *g);
+    if let Some(read_only) = group_list(read_only) {
         return cv(
             ConditionStatus::False,
             reasons::GROUP_READ_ONLY,
-            format!(
-                "group {} is read-only and falls behind on writes",
-                read_only.join(", ")
-            ),
+            format!("group {read_only} is read-only and falls behind on writes"),
         );
     }
     let spread = |f: &dyn Fn(&GroupTotals) -> u64| {

@@ -11,7 +11,7 @@ use backrunner_crds::condition::{ConditionStatus, ConditionUpdate, Time, set_con
 use k8s_openapi::chrono::{DateTime, Utc};
 
 pub use crate::controller::status::{coarse_bytes, coarse_ratio};
-use crate::health::{ConditionValue, group_totals};
+use crate::health::{ConditionValue, group_list, group_totals};
 use crate::stats_cache::ClusterStats;
 
 /// What the storage checks found.
@@ -93,19 +93,15 @@ pub fn metadata_writable(
         );
     };
     let routed: BTreeSet<u32> = routed.iter().copied().collect();
-    let missing: Vec<String> = metadata_groups
+    let missing = metadata_groups
         .iter()
-        .filter(|g| !routed.contains(g))
-        .map(u32::to_string)
-        .collect();
-    if !missing.is_empty() {
+        .copied()
+        .filter(|g| !routed.contains(g));
+    if let Some(missing) = group_list(missing) {
         return cv(
             ConditionStatus::False,
             reasons::METADATA_GROUP_MISSING,
-            format!(
-                "metadata group {} has no backend in the route table",
-                missing.join(", ")
-            ),
+            format!("metadata group {missing} has no backend in the route table"),
         );
     }
     let groups: Vec<String> = metadata_groups.iter().map(u32::to_string).collect();
