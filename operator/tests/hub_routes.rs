@@ -219,32 +219,26 @@ async fn follower_refuses_hub_routes_and_names_the_leader() -> TestResult {
     Ok(())
 }
 
+/// Asserts that `GET /readyz` answers 503 with an error naming `why`.
+async fn not_ready(http: &reqwest::Client, base: &str, why: &str) -> TestResult {
+    let r = http.get(format!("{base}/readyz")).send().await?;
+    assert_eq!(r.status().as_u16(), 503);
+    let body: Value = serde_json::from_slice(&r.bytes().await?)?;
+    assert!(body["error"].as_str().is_some_and(|e| e.contains(why)));
+    Ok(())
+}
+
 #[tokio::test]
 async fn leader_is_ready_only_with_controllers_started_and_stats_polled() -> TestResult {
     let s = start(LeaderState::always_leader("op-0")).await?;
     let http = reqwest::Client::new();
-    let readyz = || http.get(format!("{}/readyz", s.base)).send();
-    let r = readyz().await?;
-    assert_eq!(r.status().as_u16(), 503);
-    let body: Value = serde_json::from_slice(&r.bytes().await?)?;
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("controllers"))
-    );
+    not_ready(&http, &s.base, "controllers").await?;
     s.readiness
         .controllers_started
         .store(true, Ordering::Release);
-    let r = readyz().await?;
-    assert_eq!(r.status().as_u16(), 503);
-    let body: Value = serde_json::from_slice(&r.bytes().await?)?;
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("statistics"))
-    );
+    not_ready(&http, &s.base, "statistics").await?;
     s.stats.round_done();
-    let r = readyz().await?;
+    let r = http.get(format!("{}/readyz", s.base)).send().await?;
     assert_eq!(r.status().as_u16(), 200);
     Ok(())
 }

@@ -136,36 +136,32 @@ fn group_summary_updates_at_most_once_per_interval_unless_state_changes() {
     };
     let minute = Duration::from_secs(60);
     let now = |s: i64| Utc.timestamp_opt(s, 0).single().unwrap_or_default();
+    // Last written at t0, looked at `at` seconds.
+    let update = |old: &[GroupSummary], new: &[GroupSummary], at: i64| {
+        should_update_groups(old, new, t0, now(at), minute)
+    };
     // Nothing moved: never.
-    assert!(!should_update_groups(
+    assert!(!update(
         &g(10, GroupState::Ok),
         &g(10, GroupState::Ok),
-        t0,
-        now(5_000),
-        minute
+        5_000
     ));
     // A number moved: only once the interval has passed.
-    assert!(!should_update_groups(
+    assert!(!update(
         &g(10, GroupState::Ok),
         &g(20, GroupState::Ok),
-        t0,
-        now(1_059),
-        minute
+        1_059
     ));
-    assert!(should_update_groups(
+    assert!(update(
         &g(10, GroupState::Ok),
         &g(20, GroupState::Ok),
-        t0,
-        now(1_060),
-        minute
+        1_060
     ));
     // A state changed: at once.
-    assert!(should_update_groups(
+    assert!(update(
         &g(10, GroupState::Ok),
         &g(10, GroupState::ReadOnly),
-        t0,
-        now(1_001),
-        minute
+        1_001
     ));
     // First summary: at once.
     assert!(should_update_groups(

@@ -15,6 +15,13 @@ fn at(secs: i64) -> DateTime<Utc> {
     }
 }
 
+/// The decision to wait while `holder` holds the Lease.
+fn waits_on(holder: &str) -> LeaseAction {
+    LeaseAction::Wait {
+        holder: holder.into(),
+    }
+}
+
 fn held(by: &str, renewed: i64, duration: i32) -> LeaseState {
     LeaseState {
         holder: Some(by.into()),
@@ -51,26 +58,17 @@ fn own_lease_is_renewed_even_when_expired() {
 #[test]
 fn fresh_foreign_lease_waits_until_it_expires() {
     let lease = held("b", 100, 15);
-    assert_eq!(
-        decide(Some(&lease), "a", at(114), D),
-        LeaseAction::Wait { holder: "b".into() }
-    );
+    assert_eq!(decide(Some(&lease), "a", at(114), D), waits_on("b"));
     assert_eq!(decide(Some(&lease), "a", at(115), D), LeaseAction::Acquire);
     // A renew time in the future (clock skew) is fresh, not expired.
-    assert_eq!(
-        decide(Some(&lease), "a", at(90), D),
-        LeaseAction::Wait { holder: "b".into() }
-    );
+    assert_eq!(decide(Some(&lease), "a", at(90), D), waits_on("b"));
 }
 
 #[test]
 fn lease_duration_comes_from_the_lease_then_the_default() {
     // The holder's own 60 s duration applies, not our 15 s.
     let long = held("b", 100, 60);
-    assert_eq!(
-        decide(Some(&long), "a", at(130), D),
-        LeaseAction::Wait { holder: "b".into() }
-    );
+    assert_eq!(decide(Some(&long), "a", at(130), D), waits_on("b"));
     let unset = LeaseState {
         lease_duration_seconds: None,
         ..held("b", 100, 0)

@@ -17,6 +17,21 @@ fn counter() -> impl FnMut() -> String {
     }
 }
 
+/// A step from `state` (generated token) whose generator must not be called.
+fn step_without_generating(
+    state: &UserTokens,
+    rotation: &Rotation,
+    now: u64,
+) -> (UserTokens, Vec<Transition>) {
+    step(
+        Some(state),
+        rotation,
+        TokenSource::Generated,
+        now,
+        || unreachable!(),
+    )
+}
+
 #[test]
 fn first_token_is_generated_or_copied() {
     let mut g = counter();
@@ -43,13 +58,7 @@ fn generation_bump_rotates_with_overlap_then_expires() {
     let mut g = counter();
     let (u0, _) = step(None, &rot(0, 60), TokenSource::Generated, 100, &mut g);
     // No change: nothing happens, the generator is not called.
-    let (same, t) = step(
-        Some(&u0),
-        &rot(0, 60),
-        TokenSource::Generated,
-        150,
-        || unreachable!(),
-    );
+    let (same, t) = step_without_generating(&u0, &rot(0, 60), 150);
     assert_eq!((same.clone(), t.len()), (u0.clone(), 0));
     // Bump: new token, previous kept until 200 + 60.
     let (u1, t) = step(Some(&u0), &rot(1, 60), TokenSource::Generated, 200, &mut g);
@@ -70,21 +79,9 @@ fn generation_bump_rotates_with_overlap_then_expires() {
     assert_eq!(st.previous_fingerprint, Some(token_fingerprint(b"gen-1")));
     assert_eq!(st.fingerprint, token_fingerprint(b"gen-2"));
     // Before the end: unchanged. At the end: the previous token is dropped.
-    let (u2, t) = step(
-        Some(&u1),
-        &rot(1, 60),
-        TokenSource::Generated,
-        259,
-        || unreachable!(),
-    );
+    let (u2, t) = step_without_generating(&u1, &rot(1, 60), 259);
     assert_eq!((u2, t.len()), (u1.clone(), 0));
-    let (u3, t) = step(
-        Some(&u1),
-        &rot(1, 60),
-        TokenSource::Generated,
-        260,
-        || unreachable!(),
-    );
+    let (u3, t) = step_without_generating(&u1, &rot(1, 60), 260);
     assert_eq!(t, [Transition::OverlapEnded]);
     assert_eq!(
         (u3.current.as_str(), u3.previous.is_none()),
@@ -100,13 +97,7 @@ fn generation_bump_rotates_with_overlap_then_expires() {
 fn lowering_the_generation_does_not_rotate_and_zero_overlap_keeps_nothing() {
     let mut g = counter();
     let (u0, _) = step(None, &rot(5, 0), TokenSource::Generated, 1, &mut g);
-    let (u1, t) = step(
-        Some(&u0),
-        &rot(4, 0),
-        TokenSource::Generated,
-        2,
-        || unreachable!(),
-    );
+    let (u1, t) = step_without_generating(&u0, &rot(4, 0), 2);
     assert_eq!((u1.generation, t.len()), (5, 0));
     let (u2, t) = step(Some(&u1), &rot(6, 0), TokenSource::Generated, 3, &mut g);
     assert_eq!(t, [Transition::Rotated]);
