@@ -43,7 +43,7 @@ use crate::controller::backoff::{BACKOFF_BASE, BACKOFF_MAX};
 use crate::controller::run::{CONCURRENCY, ticks};
 use crate::controller::status::WriteInterval;
 use crate::controller::{FailureBackoff, object_key, scoped_api};
-use crate::metadata::MetadataError;
+use crate::metadata::{MetadataError, OwnerRecord};
 
 /// Controller name in metrics and logs.
 pub const CONTROLLER: &str = "bucket";
@@ -133,6 +133,23 @@ impl Reconciler {
     /// The Bucket API of `namespace`.
     pub fn buckets(&self, namespace: &str) -> Api<Bucket> {
         Api::namespaced(self.ctx.client.clone(), namespace)
+    }
+
+    /// The ownership record of this install for `bucket` (in `namespace`) at `now`.
+    pub fn owner_record(
+        &self,
+        bucket: &Bucket,
+        namespace: &str,
+        now: u64,
+    ) -> Result<OwnerRecord, Error> {
+        let uid = bucket.uid().ok_or(Error::InvalidObject("uid"))?;
+        Ok(OwnerRecord::new(
+            &self.ctx.config.install_id,
+            namespace,
+            &bucket.name_any(),
+            &uid,
+            now,
+        ))
     }
 }
 

@@ -28,7 +28,7 @@ use crate::context::cluster_key;
 use crate::controller::events::{self, reasons as event_reasons};
 use crate::controller::{object_key, unix_now};
 use crate::health::{ReplicaThresholds, bucket_health};
-use crate::metadata::ownership::{self, ADOPT_ANNOTATION, OwnerRecord, OwnershipDecision};
+use crate::metadata::ownership::{self, ADOPT_ANNOTATION, OwnershipDecision};
 use crate::metadata::{GroupCopy, MetadataStore};
 
 /// The apply pass (see the module docs). Status is written once at the end, whatever the
@@ -191,14 +191,7 @@ async fn take_ownership(
     r: &Reconciler,
     now: u64,
 ) -> Result<Option<(&'static str, String)>, Error> {
-    let uid = bucket.uid().ok_or(Error::InvalidObject("uid"))?;
-    let me = OwnerRecord::new(
-        &r.ctx.config.install_id,
-        namespace,
-        &bucket.name_any(),
-        &uid,
-        now,
-    );
+    let me = r.owner_record(bucket, namespace, now)?;
     let record = match store.read_owner(name).await {
         Ok(rec) => rec,
         Err(crate::metadata::MetadataError::Malformed { reason, .. }) => {

@@ -23,7 +23,7 @@ use super::status::StatusDraft;
 use super::{Error, Reconciler};
 use crate::controller::events::{self, reasons as event_reasons};
 use crate::controller::{object_key, unix_now};
-use crate::metadata::{MetadataStore, OwnerRecord};
+use crate::metadata::MetadataStore;
 
 /// The deletion pass (see the module docs). `Ok` lets the finalizer go; `Err` keeps it.
 pub async fn cleanup(bucket: Arc<Bucket>, r: &Reconciler) -> Result<Action, Error> {
@@ -134,14 +134,7 @@ async fn release(
         }
     };
     let store = MetadataStore::new(&client, cluster.spec.metadata_groups.clone());
-    let uid = bucket.uid().ok_or(Error::InvalidObject("uid"))?;
-    let me = OwnerRecord::new(
-        &r.ctx.config.install_id,
-        namespace,
-        &bucket.name_any(),
-        &uid,
-        unix_now(),
-    );
+    let me = r.owner_record(bucket, namespace, unix_now())?;
     let record = match store.read_owner(&name).await {
         Ok(rec) => rec,
         Err(e) if e.is_transient() => {
