@@ -66,22 +66,14 @@ fn registered<M: Collector + Clone + 'static>(r: &Registry, metric: M) -> promet
     Ok(metric)
 }
 
-fn counter_vec(
-    r: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> prometheus::Result<IntCounterVec> {
-    registered(r, IntCounterVec::new(Opts::new(name, help), labels)?)
+/// An integer counter per label set, registered in `r`.
+fn counter_vec(r: &Registry, opts: Opts, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    registered(r, IntCounterVec::new(opts, labels)?)
 }
 
-fn histogram_vec(
-    r: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> prometheus::Result<HistogramVec> {
-    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+/// A latency histogram ([`LATENCY_BUCKETS`]) per label set, registered in `r`.
+fn histogram_vec(r: &Registry, opts: Opts, labels: &[&str]) -> prometheus::Result<HistogramVec> {
+    let opts = HistogramOpts::from(opts).buckets(LATENCY_BUCKETS.to_vec());
     registered(r, HistogramVec::new(opts, labels)?)
 }
 
@@ -166,62 +158,61 @@ impl ProxyMetrics {
             )?,
             requests: counter_vec(
                 &r,
-                "http_requests_total",
-                "HTTP requests by handler and status",
+                Opts::new("http_requests_total", "HTTP requests by handler and status"),
                 &["handler", "status"],
             )?,
             latency: histogram_vec(
                 &r,
-                "http_request_duration_seconds",
-                "Request duration",
+                Opts::new("http_request_duration_seconds", "Request duration"),
                 &["handler"],
             )?,
             ttfb: histogram_vec(
                 &r,
-                "http_ttfb_seconds",
-                "Time to the first response byte",
+                Opts::new("http_ttfb_seconds", "Time to the first response byte"),
                 &["handler"],
             )?,
             bytes_in: counter_vec(
                 &r,
-                "http_received_bytes_total",
-                "Request body bytes",
+                Opts::new("http_received_bytes_total", "Request body bytes"),
                 &["handler"],
             )?,
             bytes_out: counter_vec(
                 &r,
-                "http_sent_bytes_total",
-                "Response body bytes",
+                Opts::new("http_sent_bytes_total", "Response body bytes"),
                 &["handler"],
             )?,
             rejected: counter_vec(
                 &r,
-                "http_rejected_total",
-                "Requests refused before handling",
+                Opts::new("http_rejected_total", "Requests refused before handling"),
                 &["reason"],
             )?,
             backend_write_errors: counter_vec(
                 &r,
-                "backend_write_errors_total",
-                "Failed group writes",
+                Opts::new("backend_write_errors_total", "Failed group writes"),
                 &["node", "backend"],
             )?,
             selection_decisions: counter_vec(
                 &r,
-                "selection_decisions_total",
-                "Buckets chosen for uploads without a bucket",
+                Opts::new(
+                    "selection_decisions_total",
+                    "Buckets chosen for uploads without a bucket",
+                ),
                 &["bucket"],
             )?,
             metadata_cache: counter_vec(
                 &r,
-                "metadata_cache_lookups_total",
-                "Bucket metadata cache lookups",
+                Opts::new(
+                    "metadata_cache_lookups_total",
+                    "Bucket metadata cache lookups",
+                ),
                 &["result"],
             )?,
             elliptics_latency: histogram_vec(
                 &r,
-                "elliptics_command_duration_seconds",
-                "Elliptics operation latency",
+                Opts::new(
+                    "elliptics_command_duration_seconds",
+                    "Elliptics operation latency",
+                ),
                 &["command", "group"],
             )?,
             registry: r,
