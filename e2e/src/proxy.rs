@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use backrunner_proxy::signature::{DEFAULT_AUTH_SCHEME, authorization_header, sign};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 use crate::error::{Result, io};
 use crate::process::{Proc, free_port};
@@ -146,24 +146,14 @@ impl ProxyClient {
         body: Vec<u8>,
         creds: Option<&Credentials>,
     ) -> Result<Reply> {
-        self.send(
-            reqwest::Method::POST,
-            &format!("/upload/{bucket}/{key}"),
-            body,
-            creds,
-        )
-        .await
+        let path = format!("/upload/{bucket}/{key}");
+        self.send(Method::POST, &path, body, creds).await
     }
 
     /// `GET /get/{bucket}/{key}`.
     pub async fn get(&self, bucket: &str, key: &str, creds: Option<&Credentials>) -> Result<Reply> {
-        self.send(
-            reqwest::Method::GET,
-            &format!("/get/{bucket}/{key}"),
-            Vec::new(),
-            creds,
-        )
-        .await
+        let path = format!("/get/{bucket}/{key}");
+        self.send(Method::GET, &path, Vec::new(), creds).await
     }
 
     /// `POST /delete/{bucket}/{key}`.
@@ -173,19 +163,14 @@ impl ProxyClient {
         key: &str,
         creds: Option<&Credentials>,
     ) -> Result<Reply> {
-        self.send(
-            reqwest::Method::POST,
-            &format!("/delete/{bucket}/{key}"),
-            Vec::new(),
-            creds,
-        )
-        .await
+        let path = format!("/delete/{bucket}/{key}");
+        self.send(Method::POST, &path, Vec::new(), creds).await
     }
 
     /// Any request; signed with `creds` when given. `path` is already URL-safe.
     pub async fn send(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Vec<u8>,
         creds: Option<&Credentials>,
@@ -204,7 +189,7 @@ impl ProxyClient {
                 authorization_header(DEFAULT_AUTH_SCHEME, &c.user, &signature),
             );
         }
-        if !body.is_empty() || method == reqwest::Method::POST {
+        if !body.is_empty() || method == Method::POST {
             req = req.body(body);
         }
         let resp = req.send().await?;

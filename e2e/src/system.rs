@@ -163,35 +163,28 @@ impl System {
         self.cp.client()
     }
 
+    /// `kubectl get {what} -n NAMESPACE -o {output}`; on failure, the error as text.
+    async fn kubectl_get(&self, what: &str, output: &str) -> String {
+        self.cp
+            .kubectl(&["get", what, "-n", NAMESPACE, "-o", output])
+            .await
+            .unwrap_or_else(|e| e.to_string())
+    }
+
     /// Tails of every log (control plane, operators, proxies) and the state of the
     /// Backrunner objects, Jobs and Leases, for a failure report.
     pub async fn log_tails(&self, lines: usize) -> String {
         let mut out = self.cp.log_tails(lines / 3).await;
         let state = self
-            .cp
-            .kubectl(&[
-                "get",
-                "backrunner,jobs,leases,secrets",
-                "-n",
-                NAMESPACE,
-                "-o",
-                "wide",
-            ])
-            .await
-            .unwrap_or_else(|e| e.to_string());
+            .kubectl_get("backrunner,jobs,leases,secrets", "wide")
+            .await;
         out += &format!("----- kubectl get backrunner,jobs,leases,secrets -----\n{state}\n");
         let conditions = self
-            .cp
-            .kubectl(&[
-                "get",
+            .kubectl_get(
                 "backrunner",
-                "-n",
-                NAMESPACE,
-                "-o",
                 "custom-columns=KIND:.kind,NAME:.metadata.name,CONDITIONS:.status.conditions[*].reason",
-            ])
-            .await
-            .unwrap_or_else(|e| e.to_string());
+            )
+            .await;
         out += &format!("----- condition reasons -----\n{conditions}\n");
         for op in self.operators.iter().flatten() {
             out += &format!(
