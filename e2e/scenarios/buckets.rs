@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use backrunner_e2e::error::ensure;
 use backrunner_e2e::proxy::Credentials;
-use backrunner_e2e::resources::{wait_condition, wait_deleted};
+use backrunner_e2e::resources::wait_condition;
 use backrunner_e2e::wait::{Probe, wait_for};
 use backrunner_e2e::{Result, System, SystemOptions};
-use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use crate::support::{self, Apis, bucket_and_writer, elliptics_name, proxies, round_trip};
@@ -130,13 +129,8 @@ async fn quota_change_reaches_the_proxies() -> Result<()> {
 }
 
 async fn set_max_size(apis: &Apis, name: &str, max: u64) -> Result<()> {
-    apis.buckets
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"quota": {"maxSize": max}}})),
-        )
-        .await?;
+    let quota = json!({"spec": {"quota": {"maxSize": max}}});
+    support::merge_patch(&apis.buckets, name, &quota).await?;
     wait_condition(&apis.buckets, name, "Ready", "True").await?;
     Ok(())
 }
@@ -208,8 +202,7 @@ async fn write_then_delete(
     let (bucket, creds) = bucket_and_writer(system, name).await?;
     let elliptics = elliptics_name(&bucket);
     round_trip(system, &elliptics, key, key.as_bytes(), creds.as_ref(), via).await?;
-    apis.buckets.delete(name, &DeleteParams::default()).await?;
-    wait_deleted(&apis.buckets, name).await?;
+    support::delete_bucket(apis, name).await?;
     Ok((elliptics, creds))
 }
 

@@ -10,7 +10,7 @@ use backrunner_e2e::error::{E2eError, ensure};
 use backrunner_e2e::resources::{conditions, wait_condition, wait_deleted};
 use backrunner_e2e::wait::{Probe, wait_for};
 use backrunner_e2e::{Result, SystemOptions};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
 use crate::support::{self, Apis, elliptics_name};
@@ -56,9 +56,7 @@ async fn conflict_drift_and_force_release() -> Result<()> {
                 .check()
                 .map_err(storage)?;
             let poke = json!({"metadata": {"annotations": {"e2e.backrunner.io/poke": "1"}}});
-            apis.buckets
-                .patch("videos", &PatchParams::default(), &Patch::Merge(&poke))
-                .await?;
+            support::merge_patch(&apis.buckets, "videos", &poke).await?;
             wait_for(
                 "the drifted metadata to be written back",
                 Duration::from_secs(60),
@@ -80,10 +78,7 @@ async fn conflict_drift_and_force_release() -> Result<()> {
             .await?;
 
             // Deleting the conflicting Bucket leaves the owned metadata alone.
-            apis.buckets
-                .delete("videos-dup", &DeleteParams::default())
-                .await?;
-            wait_deleted(&apis.buckets, "videos-dup").await?;
+            support::delete_bucket(&apis, "videos-dup").await?;
             let after = store.read_bucket(&name).await.map_err(storage)?;
             ensure(after == original, || {
                 format!("metadata after deleting the duplicate: {after:?}")
@@ -91,9 +86,7 @@ async fn conflict_drift_and_force_release() -> Result<()> {
 
             // deletionProtection blocks; the force-release annotation lets go.
             let protect = json!({"spec": {"deletionProtection": true}});
-            apis.buckets
-                .patch("uploads", &PatchParams::default(), &Patch::Merge(&protect))
-                .await?;
+            support::merge_patch(&apis.buckets, "uploads", &protect).await?;
             wait_for(
                 "deletionProtection observed",
                 Duration::from_secs(30),
@@ -116,9 +109,7 @@ async fn conflict_drift_and_force_release() -> Result<()> {
             )?;
             let release =
                 json!({"metadata": {"annotations": {"backrunner.io/force-release": "true"}}});
-            apis.buckets
-                .patch("uploads", &PatchParams::default(), &Patch::Merge(&release))
-                .await?;
+            support::merge_patch(&apis.buckets, "uploads", &release).await?;
             wait_deleted(&apis.buckets, "uploads").await
         })
         .await

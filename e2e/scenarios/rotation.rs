@@ -12,7 +12,6 @@ use backrunner_e2e::resources::{user_token, wait_condition};
 use backrunner_e2e::system::NAMESPACE;
 use backrunner_e2e::wait::{Probe, wait_for};
 use backrunner_e2e::{Result, SystemOptions};
-use kube::api::{Patch, PatchParams};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -57,13 +56,8 @@ async fn token_rotation_keeps_both_tokens_during_overlap() -> Result<()> {
                     u.rotation.generation += 1;
                 }
             }
-            apis.policies
-                .patch(
-                    "media-team",
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"spec": {"users": rotated.spec.users}})),
-                )
-                .await?;
+            let users = json!({"spec": {"users": rotated.spec.users}});
+            support::merge_patch(&apis.policies, "media-team", &users).await?;
             let new_token = wait_for(
                 "a new writer token in the Secret",
                 Duration::from_secs(60),

@@ -5,12 +5,14 @@ use backrunner_crds::{AclPolicy, Bucket, EllipticsCluster};
 use backrunner_e2e::error::ensure;
 use backrunner_e2e::manifests::{self, kind, name};
 use backrunner_e2e::proxy::{Credentials, ProxyClient};
-use backrunner_e2e::resources::{wait_condition, writer_of};
+use backrunner_e2e::resources::{wait_condition, wait_deleted, writer_of};
 use backrunner_e2e::storage::METADATA_GROUP;
 use backrunner_e2e::system::NAMESPACE;
 use backrunner_e2e::{Result, System, SystemOptions};
 use backrunner_store::MetadataStore;
 use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Typed APIs of the test namespace.
@@ -143,4 +145,20 @@ pub fn edit_doc(docs: &mut [Value], k: &str, n: &str, f: impl FnOnce(&mut Value)
     {
         f(d);
     }
+}
+
+/// Merge-patches object `name` with `patch`.
+pub async fn merge_patch<K>(api: &Api<K>, name: &str, patch: &Value) -> Result<()>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
+}
+
+/// Deletes Bucket `name` and waits until it is gone (finalizer released).
+pub async fn delete_bucket(apis: &Apis, name: &str) -> Result<()> {
+    apis.buckets.delete(name, &DeleteParams::default()).await?;
+    wait_deleted(&apis.buckets, name).await
 }
