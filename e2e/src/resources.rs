@@ -45,6 +45,14 @@ pub fn generations<K: Serialize + Resource>(obj: &K) -> (Option<i64>, Option<i64
     )
 }
 
+/// The kind of `K` (`Bucket`, …), for messages.
+fn kind_of<K: Resource>() -> String
+where
+    K::DynamicType: Default,
+{
+    K::kind(&K::DynamicType::default()).into_owned()
+}
+
 /// Waits until `name` has condition `type_` = `status`, reconciled at its current
 /// generation; returns the object.
 pub async fn wait_condition<K>(api: &Api<K>, name: &str, type_: &str, status: &str) -> Result<K>
@@ -52,10 +60,7 @@ where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
     K::DynamicType: Default,
 {
-    let what = format!(
-        "{} {name}: {type_}={status}",
-        K::kind(&K::DynamicType::default())
-    );
+    let what = format!("{} {name}: {type_}={status}", kind_of::<K>());
     wait_for(&what, RECONCILE_LIMIT, async || {
         let Some(obj) = api.get_opt(name).await? else {
             return Ok(Probe::Pending("object absent".into()));
@@ -81,10 +86,7 @@ where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
     K::DynamicType: Default,
 {
-    let what = format!(
-        "{} {name} to be deleted",
-        K::kind(&K::DynamicType::default())
-    );
+    let what = format!("{} {name} to be deleted", kind_of::<K>());
     wait_for(&what, RECONCILE_LIMIT, async || {
         Ok(match api.get_opt(name).await? {
             None => Probe::Done(()),
