@@ -73,15 +73,6 @@ fn ready_takes_the_first_failing_reason() {
     assert_eq!(ready(&r, &m).status, ConditionStatus::True);
 }
 
-#[test]
-fn coarse_rounding() {
-    assert_eq!(coarse_bytes(99), 99);
-    assert_eq!(coarse_bytes(123_456_789), 120_000_000);
-    assert_eq!(coarse_bytes(1_049), 1_000);
-    assert_eq!(coarse_ratio(0.3049), 0.3);
-    assert_eq!(coarse_ratio(0.305_1), 0.31);
-}
-
 fn stats(backends: Vec<(u32, u64, u64, bool)>) -> ClusterStats {
     ClusterStats {
         polled_at: SystemTime::UNIX_EPOCH,

@@ -111,6 +111,7 @@ mod tests {
         assert_eq!(coarse_bytes(99), 99);
         assert_eq!(coarse_bytes(100), 100);
         assert_eq!(coarse_bytes(1_234), 1_200);
+        assert_eq!(coarse_bytes(1_049), 1_000);
         assert_eq!(coarse_bytes(123_456_789), 120_000_000);
         assert_eq!(coarse_bytes(u64::MAX), 18_000_000_000_000_000_000);
         // Disk activity of a few MiB on a 50 GB file system is no change...
@@ -123,6 +124,8 @@ mod tests {
         assert_eq!(coarse_count(12_345), 12_000);
         assert_eq!(coarse_ratio(0.123_4), 0.12);
         assert_eq!(coarse_ratio(0.126), 0.13);
+        assert_eq!(coarse_ratio(0.3049), 0.3);
+        assert_eq!(coarse_ratio(0.305_1), 0.31);
     }
 
     #[test]
