@@ -47,3 +47,25 @@ pub fn backrunner_bin() -> Result<PathBuf> {
             )
         })
 }
+
+/// Writes `toml` to `<dir>/<name>.toml` and starts `backrunner <command> --config <file>` as
+/// process `name` with `envs`, its log in `log_dir`.
+pub async fn spawn_backrunner(
+    command: &str,
+    name: &str,
+    toml: String,
+    dir: &Path,
+    envs: &[(&str, String)],
+    log_dir: &Path,
+) -> Result<process::Proc> {
+    let config = dir.join(format!("{name}.toml"));
+    tokio::fs::write(&config, toml)
+        .await
+        .map_err(error::io(format!("writing {}", config.display())))?;
+    let args = [
+        command.to_owned(),
+        "--config".to_owned(),
+        config.display().to_string(),
+    ];
+    process::Proc::spawn(name, backrunner_bin()?, &args, envs, log_dir).await
+}

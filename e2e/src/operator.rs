@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{Result, io};
+use crate::error::Result;
 use crate::process::{Proc, free_port};
 
 /// Name of the leader-election Lease the e2e operators share.
@@ -53,29 +53,14 @@ impl OperatorProcess {
             ns = settings.namespace,
             name = settings.name,
         );
-        let config = dir.join(format!("{}.toml", settings.name));
-        tokio::fs::write(&config, toml)
-            .await
-            .map_err(io(format!("writing {}", config.display())))?;
-        let args = vec![
-            "operator".to_owned(),
-            "--config".to_owned(),
-            config.display().to_string(),
-        ];
         let envs = [
             ("KUBECONFIG", settings.kubeconfig.display().to_string()),
             ("POD_NAMESPACE", settings.namespace.clone()),
             ("POD_NAME", settings.name.clone()),
             ("BACKRUNNER_LOG", "info,kube=warn".to_owned()),
         ];
-        let mut proc = Proc::spawn(
-            &settings.name,
-            crate::backrunner_bin()?,
-            &args,
-            &envs,
-            log_dir,
-        )
-        .await?;
+        let name = &settings.name;
+        let mut proc = crate::spawn_backrunner("operator", name, toml, dir, &envs, log_dir).await?;
         let url = format!("http://127.0.0.1:{port}");
         proc.wait_http_ok(&url, "/healthz", Duration::from_secs(60))
             .await?;

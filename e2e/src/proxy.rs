@@ -7,7 +7,7 @@ use std::time::Duration;
 use backrunner_proxy::signature::{DEFAULT_AUTH_SCHEME, authorization_header, sign};
 use reqwest::{Method, StatusCode};
 
-use crate::error::{Result, io};
+use crate::error::Result;
 use crate::process::{Proc, free_port};
 
 /// Credentials of one ACL user.
@@ -72,17 +72,8 @@ impl ProxyProcess {
                 "placement_hub = \"{hub}\"\nproxy_id = \"{name}\"\nplacement_report_interval_secs = 1\n"
             );
         }
-        let config = dir.join(format!("{name}.toml"));
-        tokio::fs::write(&config, toml)
-            .await
-            .map_err(io(format!("writing {}", config.display())))?;
-        let args = vec![
-            "proxy".to_owned(),
-            "--config".to_owned(),
-            config.display().to_string(),
-        ];
         let envs = [("BACKRUNNER_LOG", "info".to_owned())];
-        let mut proc = Proc::spawn(name, crate::backrunner_bin()?, &args, &envs, log_dir).await?;
+        let mut proc = crate::spawn_backrunner("proxy", name, toml, dir, &envs, log_dir).await?;
         let url = format!("http://127.0.0.1:{port}");
         proc.wait_http_ok(&url, "/ping", Duration::from_secs(60))
             .await?;
