@@ -17,6 +17,14 @@ fn counter() -> impl FnMut() -> String {
     }
 }
 
+/// The previous token `token`, accepted until `expires_at`.
+fn previous(token: &str, expires_at: u64) -> Option<PreviousToken> {
+    Some(PreviousToken {
+        token: token.into(),
+        expires_at,
+    })
+}
+
 /// A step from `state` (generated token) whose generator must not be called.
 fn step_without_generating(
     state: &UserTokens,
@@ -65,13 +73,7 @@ fn generation_bump_rotates_with_overlap_then_expires() {
     assert_eq!(t, [Transition::Rotated]);
     assert_eq!(u1.current, "gen-2");
     assert_eq!(u1.generation, 1);
-    assert_eq!(
-        u1.previous,
-        Some(PreviousToken {
-            token: "gen-1".into(),
-            expires_at: 260
-        })
-    );
+    assert_eq!(u1.previous, previous("gen-1", 260));
     assert!(u1.live_previous(259).is_some());
     assert!(u1.live_previous(260).is_none());
     let st = u1.status("alice", 230);
@@ -123,13 +125,7 @@ fn referenced_value_change_is_a_rotation() {
     let (u2, t) = step(Some(&u1), &rot(0, 30), b, 20, || unreachable!());
     assert_eq!(t, [Transition::Rotated]);
     assert_eq!(u2.current, "two");
-    assert_eq!(
-        u2.previous,
-        Some(PreviousToken {
-            token: "one".into(),
-            expires_at: 50
-        })
-    );
+    assert_eq!(u2.previous, previous("one", 50));
 }
 
 #[test]
@@ -157,13 +153,7 @@ fn rotation_during_overlap_replaces_the_previous_token() {
     let (u2, t) = step(Some(&u1), &rot(2, 100), TokenSource::Generated, 20, &mut g);
     assert_eq!(t, [Transition::Rotated]);
     assert_eq!(u2.current, "gen-3");
-    assert_eq!(
-        u2.previous,
-        Some(PreviousToken {
-            token: "gen-2".into(),
-            expires_at: 120
-        })
-    );
+    assert_eq!(u2.previous, previous("gen-2", 120));
 }
 
 #[test]
