@@ -8,124 +8,117 @@ use backrunner_e2e::error::ensure;
 use backrunner_e2e::proxy::Credentials;
 use backrunner_e2e::resources::wait_condition;
 use backrunner_e2e::wait::{Probe, wait_for};
-use backrunner_e2e::{Result, System, SystemOptions};
+use backrunner_e2e::{Result, System};
 use serde_json::json;
 
 use crate::support::{self, Apis, bucket_and_writer, elliptics_name, proxies, round_trip};
 
 #[tokio::test]
 async fn buckets_become_ready_and_serve_through_both_proxies() -> Result<()> {
-    let system = support::start(SystemOptions::default()).await?;
-    system
-        .run(async |system| {
-            support::apply_examples_and_wait(system, |_| {}).await?;
-            let clients = proxies(system);
-            for name in ["videos", "private", "uploads"] {
-                let (bucket, creds) = bucket_and_writer(system, name).await?;
-                let b = elliptics_name(&bucket);
-                let body = format!("hello from {name}").into_bytes();
-                // Each proxy serves what the other stored (metadata from Elliptics, not local).
-                round_trip(system, &b, "a/key.txt", &body, creds.as_ref(), 0).await?;
-                round_trip(system, &b, "b/key.txt", &body, creds.as_ref(), 1).await?;
-                let Some(creds) = creds else { continue };
-                // ACL: unsigned and wrongly signed writes are refused.
-                let anon = clients[0].upload(&b, "anon", b"x".to_vec(), None).await?;
-                ensure(anon.status.is_client_error(), || {
-                    format!("unsigned upload to {b} was not refused: {anon}")
-                })?;
-                let forged = Credentials {
-                    user: creds.user.clone(),
-                    token: "not-the-token".into(),
-                };
-                let bad = clients[1]
-                    .upload(&b, "forged", b"x".to_vec(), Some(&forged))
-                    .await?;
-                ensure(bad.status.is_client_error(), || {
-                    format!("upload with a wrong token to {b} was not refused: {bad}")
-                })?;
-                // publicRead: anonymous reads of `videos` work, of `private` do not.
-                let read = clients[0].get(&b, "a/key.txt", None).await?;
-                ensure(read.status.is_success() == bucket.spec.public_read, || {
-                    format!(
-                        "anonymous read of {b} (publicRead={}): {read}",
-                        bucket.spec.public_read
-                    )
-                })?;
-            }
-            // The user-provided token of `partner` works on `private` too.
-            let (private, _) = bucket_and_writer(system, "private").await?;
-            let partner_token = backrunner_e2e::resources::user_token(
-                &system.client(),
-                backrunner_e2e::system::NAMESPACE,
-                &Apis::new(system).policies.get("partner").await?,
-                "partner",
-            )
-            .await?;
-            let partner = Credentials {
-                user: "partner".into(),
-                token: partner_token,
+    support::run_on_examples(async |system, apis| {
+        let clients = proxies(system);
+        for name in ["videos", "private", "uploads"] {
+            let (bucket, creds) = bucket_and_writer(system, name).await?;
+            let b = elliptics_name(&bucket);
+            let body = format!("hello from {name}").into_bytes();
+            // Each proxy serves what the other stored (metadata from Elliptics, not local).
+            round_trip(system, &b, "a/key.txt", &body, creds.as_ref(), 0).await?;
+            round_trip(system, &b, "b/key.txt", &body, creds.as_ref(), 1).await?;
+            let Some(creds) = creds else { continue };
+            // ACL: unsigned and wrongly signed writes are refused.
+            let anon = clients[0].upload(&b, "anon", b"x".to_vec(), None).await?;
+            ensure(anon.status.is_client_error(), || {
+                format!("unsigned upload to {b} was not refused: {anon}")
+            })?;
+            let forged = Credentials {
+                user: creds.user.clone(),
+                token: "not-the-token".into(),
             };
-            round_trip(
-                system,
-                &elliptics_name(&private),
-                "partner.bin",
-                b"p",
-                Some(&partner),
-                1,
-            )
-            .await
-        })
+            let bad = clients[1]
+                .upload(&b, "forged", b"x".to_vec(), Some(&forged))
+                .await?;
+            ensure(bad.status.is_client_error(), || {
+                format!("upload with a wrong token to {b} was not refused: {bad}")
+            })?;
+            // publicRead: anonymous reads of `videos` work, of `private` do not.
+            let read = clients[0].get(&b, "a/key.txt", None).await?;
+            ensure(read.status.is_success() == bucket.spec.public_read, || {
+                format!(
+                    "anonymous read of {b} (publicRead={}): {read}",
+                    bucket.spec.public_read
+                )
+            })?;
+        }
+        // The user-provided token of `partner` works on `private` too.
+        let (private, _) = bucket_and_writer(system, "private").await?;
+        let partner_token = backrunner_e2e::resources::user_token(
+            &system.client(),
+            backrunner_e2e::system::NAMESPACE,
+            &apis.policies.get("partner").await?,
+            "partner",
+        )
+        .await?;
+        let partner = Credentials {
+            user: "partner".into(),
+            token: partner_token,
+        };
+        round_trip(
+            system,
+            &elliptics_name(&private),
+            "partner.bin",
+            b"p",
+            Some(&partner),
+            1,
+        )
         .await
+    })
+    .await
 }
 
 #[tokio::test]
 async fn quota_change_reaches_the_proxies() -> Result<()> {
-    let system = support::start(SystemOptions::default()).await?;
-    system
-        .run(async |system| {
-            support::apply_examples_and_wait(system, |_| {}).await?;
-            let apis = Apis::new(system);
-            let (bucket, creds) = bucket_and_writer(system, "videos").await?;
-            let b = elliptics_name(&bucket);
-            round_trip(system, &b, "big-before", &[7u8; 4096], creds.as_ref(), 0).await?;
-            set_max_size(&apis, "videos", 1000).await?;
-            for (i, client) in proxies(system).iter().enumerate() {
-                wait_for(
-                    &format!("proxy-{i} to refuse a 4 KiB upload to {b} (maxSize 1000)"),
-                    Duration::from_secs(30),
-                    async || {
-                        let r = client
-                            .upload(&b, "big", vec![1u8; 4096], creds.as_ref())
-                            .await?;
-                        Ok(Probe::done_if(
-                            r.status == reqwest::StatusCode::PAYLOAD_TOO_LARGE,
-                            || r.to_string(),
-                        ))
-                    },
-                )
-                .await?;
-                let small = client
-                    .upload(&b, "small", vec![1u8; 500], creds.as_ref())
-                    .await?;
-                ensure(small.status.is_success(), || {
-                    format!("500-byte upload: {small}")
-                })?;
-            }
-            set_max_size(&apis, "videos", 0).await?;
-            let client = &proxies(system)[1];
+    support::run_on_examples(async |system, apis| {
+        let (bucket, creds) = bucket_and_writer(system, "videos").await?;
+        let b = elliptics_name(&bucket);
+        round_trip(system, &b, "big-before", &[7u8; 4096], creds.as_ref(), 0).await?;
+        set_max_size(apis, "videos", 1000).await?;
+        for (i, client) in proxies(system).iter().enumerate() {
             wait_for(
-                "4 KiB uploads to work again (maxSize 0)",
+                &format!("proxy-{i} to refuse a 4 KiB upload to {b} (maxSize 1000)"),
                 Duration::from_secs(30),
                 async || {
                     let r = client
                         .upload(&b, "big", vec![1u8; 4096], creds.as_ref())
                         .await?;
-                    Ok(Probe::done_if(r.status.is_success(), || r.to_string()))
+                    Ok(Probe::done_if(
+                        r.status == reqwest::StatusCode::PAYLOAD_TOO_LARGE,
+                        || r.to_string(),
+                    ))
                 },
             )
-            .await
-        })
+            .await?;
+            let small = client
+                .upload(&b, "small", vec![1u8; 500], creds.as_ref())
+                .await?;
+            ensure(small.status.is_success(), || {
+                format!("500-byte upload: {small}")
+            })?;
+        }
+        set_max_size(apis, "videos", 0).await?;
+        let client = &proxies(system)[1];
+        wait_for(
+            "4 KiB uploads to work again (maxSize 0)",
+            Duration::from_secs(30),
+            async || {
+                let r = client
+                    .upload(&b, "big", vec![1u8; 4096], creds.as_ref())
+                    .await?;
+                Ok(Probe::done_if(r.status.is_success(), || r.to_string()))
+            },
+        )
         .await
+    })
+    .await
 }
 
 async fn set_max_size(apis: &Apis, name: &str, max: u64) -> Result<()> {
@@ -137,56 +130,52 @@ async fn set_max_size(apis: &Apis, name: &str, max: u64) -> Result<()> {
 
 #[tokio::test]
 async fn bucket_deletion_honours_reclaim_policy() -> Result<()> {
-    let system = support::start(SystemOptions::default()).await?;
-    system
-        .run(async |system| {
-            support::apply_examples_and_wait(system, |_| {}).await?;
-            let apis = Apis::new(system);
-            let store = support::metadata_store(system).await;
-            let clients = proxies(system);
+    support::run_on_examples(async |system, apis| {
+        let store = support::metadata_store(system).await;
+        let clients = proxies(system);
 
-            // uploads: reclaimPolicy Retain. The object goes, the metadata and data stay.
-            let (u, creds) = write_then_delete(system, &apis, "uploads", "kept", 0).await?;
-            let meta = store.read_bucket(&u).await.map_err(storage_err)?;
-            ensure(meta.is_some(), || {
-                format!("Retain: metadata of {u} is gone")
-            })?;
-            let got = clients[1].get(&u, "kept", creds.as_ref()).await?;
-            ensure(got.status.is_success(), || {
-                format!("Retain: {u}/kept after deletion: {got}")
-            })?;
+        // uploads: reclaimPolicy Retain. The object goes, the metadata and data stay.
+        let (u, creds) = write_then_delete(system, apis, "uploads", "kept", 0).await?;
+        let meta = store.read_bucket(&u).await.map_err(storage_err)?;
+        ensure(meta.is_some(), || {
+            format!("Retain: metadata of {u} is gone")
+        })?;
+        let got = clients[1].get(&u, "kept", creds.as_ref()).await?;
+        ensure(got.status.is_success(), || {
+            format!("Retain: {u}/kept after deletion: {got}")
+        })?;
 
-            // private: reclaimPolicy Delete. Metadata removed, proxies answer 404.
-            let (p, creds) = write_then_delete(system, &apis, "private", "gone", 1).await?;
-            let meta = store.read_bucket(&p).await.map_err(storage_err)?;
-            ensure(meta.is_none(), || {
-                format!("Delete: metadata of {p} still there: {meta:?}")
-            })?;
-            for (i, client) in clients.iter().enumerate() {
-                wait_for(
-                    &format!("proxy-{i} to answer 404 for {p}"),
-                    Duration::from_secs(30),
-                    async || {
-                        let r = client.get(&p, "gone", creds.as_ref()).await?;
-                        Ok(Probe::done_if(
-                            r.status == reqwest::StatusCode::NOT_FOUND,
-                            || r.to_string(),
-                        ))
-                    },
-                )
-                .await?;
-            }
-            // The list the proxies read no longer names it; `videos` is untouched.
-            let list = store
-                .read_list(backrunner_e2e::manifests::DEFAULT_BUCKET_LIST_KEY)
-                .await
-                .map_err(storage_err)?;
-            ensure(
-                !list.names().contains(&p) && list.names().iter().any(|n| n == "videos"),
-                || format!("bucket list after deletions: {:?}", list.names()),
+        // private: reclaimPolicy Delete. Metadata removed, proxies answer 404.
+        let (p, creds) = write_then_delete(system, apis, "private", "gone", 1).await?;
+        let meta = store.read_bucket(&p).await.map_err(storage_err)?;
+        ensure(meta.is_none(), || {
+            format!("Delete: metadata of {p} still there: {meta:?}")
+        })?;
+        for (i, client) in clients.iter().enumerate() {
+            wait_for(
+                &format!("proxy-{i} to answer 404 for {p}"),
+                Duration::from_secs(30),
+                async || {
+                    let r = client.get(&p, "gone", creds.as_ref()).await?;
+                    Ok(Probe::done_if(
+                        r.status == reqwest::StatusCode::NOT_FOUND,
+                        || r.to_string(),
+                    ))
+                },
             )
-        })
-        .await
+            .await?;
+        }
+        // The list the proxies read no longer names it; `videos` is untouched.
+        let list = store
+            .read_list(backrunner_e2e::manifests::DEFAULT_BUCKET_LIST_KEY)
+            .await
+            .map_err(storage_err)?;
+        ensure(
+            !list.names().contains(&p) && list.names().iter().any(|n| n == "videos"),
+            || format!("bucket list after deletions: {:?}", list.names()),
+        )
+    })
+    .await
 }
 
 /// Writes `key` (its name as the body) into Bucket `name` through proxy `via` and reads it

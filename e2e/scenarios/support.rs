@@ -40,6 +40,21 @@ pub async fn start(options: SystemOptions) -> Result<System> {
     System::start(options).await
 }
 
+/// Starts the default system, applies the examples as they are and waits until they are
+/// Ready, then runs `scenario` with the namespace's APIs.
+pub async fn run_on_examples(
+    scenario: impl AsyncFnOnce(&System, &Apis) -> Result<()>,
+) -> Result<()> {
+    start(SystemOptions::default())
+        .await?
+        .run(async |system| {
+            apply_examples_and_wait(system, |_| {}).await?;
+            let apis = Apis::new(system);
+            scenario(system, &apis).await
+        })
+        .await
+}
+
 /// Applies the examples after `edit`, then waits for every EllipticsCluster, AclPolicy and
 /// Bucket to be Ready. Returns the applied documents.
 pub async fn apply_examples_and_wait(
