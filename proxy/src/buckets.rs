@@ -270,7 +270,7 @@ impl BucketCache {
 /// The alias record of bucket `name`: empty when there is none, and empty (with a warning)
 /// when it is malformed. Storage errors are returned.
 async fn read_aliases(store: &MetadataStore, name: &str) -> Result<TokenAliases, MetadataError> {
-    match store.read_aliases(name).await {
+    match store.read_record::<TokenAliases>(name).await {
         Ok(record) => Ok(record.unwrap_or_default()),
         Err(MetadataError::Malformed { reason, .. }) => {
             tracing::warn!(bucket = name, error = %reason, "ignoring the token alias record");

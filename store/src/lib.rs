@@ -20,6 +20,6 @@ pub mod token_aliases;
 
 pub use bucket::{AclEntry, AclFlags, BucketMetaError, BucketMetadata, valid_bucket_name};
 pub use bucket_list::BucketList;
-pub use metadata_store::{GroupCopy, MetadataError, MetadataStore, WriteReport};
+pub use metadata_store::{BucketRecord, GroupCopy, MetadataError, MetadataStore, WriteReport};
 pub use ownership::OwnerRecord;
 pub use token_aliases::TokenAliases;

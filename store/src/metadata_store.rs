@@ -91,6 +91,16 @@ pub struct WriteReport {
 }
 
 impl WriteReport {
+    /// A report of no group yet.
+    fn new(namespace: &'static str, key: &str) -> WriteReport {
+        WriteReport {
+            namespace,
+            key: key.to_owned(),
+            ok: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
     /// Whether every group took it.
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty()
@@ -194,12 +204,7 @@ impl MetadataStore {
         bytes: &[u8],
     ) -> WriteReport {
         let session = self.session(namespace, self.groups.clone());
-        let mut report = WriteReport {
-            namespace,
-            key: key.to_owned(),
-            ok: Vec::new(),
-            failed: Vec::new(),
-        };
+        let mut report = WriteReport::new(namespace, key);
         match session
             .write(key.as_bytes(), bytes, bytes.len() as u64, 0)
             .await
@@ -228,12 +233,7 @@ impl MetadataStore {
     /// Removes an object from every metadata group; a group without it counts as done.
     pub async fn remove_object(&self, namespace: &'static str, key: &str) -> WriteReport {
         let session = self.session(namespace, self.groups.clone());
-        let mut report = WriteReport {
-            namespace,
-            key: key.to_owned(),
-            ok: Vec::new(),
-            failed: Vec::new(),
-        };
+        let mut report = WriteReport::new(namespace, key);
         match session.remove(key.as_bytes()).await {
             Ok(results) => {
                 for r in results {
@@ -335,38 +335,61 @@ impl MetadataStore {
         Ok(true)
     }
 
-    /// Reads the token-alias record of bucket `name`; `Ok(None)` when absent.
-    pub async fn read_aliases(&self, name: &str) -> Result<Option<TokenAliases>, MetadataError> {
-        self.read_decoded(TOKEN_ALIASES_NAMESPACE, name, TokenAliases::decode)
+    /// Reads the record of type `R` of bucket `name` (its token aliases, its ownership);
+    /// `Ok(None)` when absent.
+    pub async fn read_record<R: BucketRecord>(
+        &self,
+        name: &str,
+    ) -> Result<Option<R>, MetadataError> {
+        self.read_decoded(R::NAMESPACE, name, R::decode).await
+    }
+
+    /// Writes `record` as the record of its type of bucket `name`.
+    pub async fn write_record<R: BucketRecord>(&self, name: &str, record: &R) -> WriteReport {
+        self.write_object(R::NAMESPACE, name, &record.encode())
             .await
     }
 
-    /// Writes the token-alias record of bucket `name`.
-    pub async fn write_aliases(&self, name: &str, aliases: &TokenAliases) -> WriteReport {
-        self.write_object(TOKEN_ALIASES_NAMESPACE, name, &aliases.encode())
-            .await
+    /// Removes the record of type `R` of bucket `name`.
+    pub async fn remove_record<R: BucketRecord>(&self, name: &str) -> WriteReport {
+        self.remove_object(R::NAMESPACE, name).await
+    }
+}
+
+/// A record kept beside bucket metadata, one per bucket, under the bucket's name in a
+/// namespace of its own: [`TokenAliases`], [`OwnerRecord`].
+pub trait BucketRecord: Sized {
+    /// The Elliptics namespace of the records of this type.
+    const NAMESPACE: &'static str;
+
+    /// The bytes to store.
+    fn encode(&self) -> Vec<u8>;
+
+    /// Parses stored bytes; the error says what is wrong.
+    fn decode(bytes: &[u8]) -> Result<Self, String>;
+}
+
+impl BucketRecord for TokenAliases {
+    const NAMESPACE: &'static str = TOKEN_ALIASES_NAMESPACE;
+
+    fn encode(&self) -> Vec<u8> {
+        TokenAliases::encode(self)
     }
 
-    /// Removes the token-alias record of bucket `name`.
-    pub async fn remove_aliases(&self, name: &str) -> WriteReport {
-        self.remove_object(TOKEN_ALIASES_NAMESPACE, name).await
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        TokenAliases::decode(bytes).map_err(|e| e.to_string())
+    }
+}
+
+impl BucketRecord for OwnerRecord {
+    const NAMESPACE: &'static str = OWNER_NAMESPACE;
+
+    fn encode(&self) -> Vec<u8> {
+        OwnerRecord::encode(self)
     }
 
-    /// Reads the ownership record of bucket `name`; `Ok(None)` when absent.
-    pub async fn read_owner(&self, name: &str) -> Result<Option<OwnerRecord>, MetadataError> {
-        self.read_decoded(OWNER_NAMESPACE, name, OwnerRecord::decode)
-            .await
-    }
-
-    /// Writes the ownership record of bucket `name`.
-    pub async fn write_owner(&self, name: &str, record: &OwnerRecord) -> WriteReport {
-        self.write_object(OWNER_NAMESPACE, name, &record.encode())
-            .await
-    }
-
-    /// Removes the ownership record of bucket `name`.
-    pub async fn remove_owner(&self, name: &str) -> WriteReport {
-        self.remove_object(OWNER_NAMESPACE, name).await
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        OwnerRecord::decode(bytes)
     }
 }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use backrunner_operator::metadata::{GroupCopy, MetadataError, MetadataStore, OwnerRecord};
+use backrunner_store::BucketRecord;
 use backrunner_store::bucket::{AclEntry, AclFlags, BucketMetadata, METADATA_NAMESPACE};
 use backrunner_store::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAlias, TokenAliases};
 use backrunner_tests::{connect, start_two_groups, wait_until};
@@ -45,7 +46,13 @@ async fn metadata_store_on_real_nodes() {
 
     // Absent records read as None; removing an absent record is complete.
     assert!(store.read_bucket("photos").await.unwrap().is_none());
-    assert!(store.read_owner("photos").await.unwrap().is_none());
+    assert!(
+        store
+            .read_record::<OwnerRecord>("photos")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.remove_bucket("photos").await.is_complete());
 
     // Metadata: written to both groups, read back, and read by the proxy's own store.
@@ -107,42 +114,22 @@ async fn metadata_store_on_real_nodes() {
             expires_at: 4_000_000_000,
         }],
     );
-    assert!(store.write_aliases("photos", &aliases).await.is_complete());
-    assert_eq!(
-        store.read_aliases("photos").await.unwrap(),
-        Some(aliases.clone())
-    );
+    write_and_read_back(&store, "photos", &aliases).await;
     let raw = client
         .session()
         .groups(vec![1])
         .namespace(TOKEN_ALIASES_NAMESPACE);
     let stored = TokenAliases::decode(&read_all(&raw, b"photos", 0, 0).await.unwrap()).unwrap();
     assert_eq!(stored.live_tokens("alice", 0).collect::<Vec<_>>(), ["old"]);
-    assert!(store.remove_aliases("photos").await.is_complete());
-    assert!(store.read_aliases("photos").await.unwrap().is_none());
+    remove_and_miss::<TokenAliases>(&store, "photos").await;
 
     // Ownership record: write, read, release, remove.
     let owner = OwnerRecord::new("prod", "team-a", "photos", "uid-1", 100);
-    assert!(store.write_owner("photos", &owner).await.is_complete());
-    assert_eq!(
-        store.read_owner("photos").await.unwrap(),
-        Some(owner.clone())
-    );
-    assert!(
-        store
-            .write_owner("photos", &owner.released(200))
-            .await
-            .is_complete()
-    );
-    assert!(
-        store
-            .read_owner("photos")
-            .await
-            .unwrap()
-            .is_some_and(|r| r.released)
-    );
-    assert!(store.remove_owner("photos").await.is_complete());
-    assert!(store.read_owner("photos").await.unwrap().is_none());
+    write_and_read_back(&store, "photos", &owner).await;
+    let released = owner.released(200);
+    write_and_read_back(&store, "photos", &released).await;
+    assert!(released.released);
+    remove_and_miss::<OwnerRecord>(&store, "photos").await;
 
     // A malformed record is an error, not a missing one.
     let owners = client
@@ -151,7 +138,7 @@ async fn metadata_store_on_real_nodes() {
         .namespace("backrunner.owner");
     owners.write(b"junk", &b"{nope"[..], 5, 0).await.unwrap();
     assert!(matches!(
-        store.read_owner("junk").await,
+        store.read_record::<OwnerRecord>("junk").await,
         Err(MetadataError::Malformed { .. })
     ));
 
@@ -175,4 +162,23 @@ async fn metadata_store_on_real_nodes() {
     let removal = store.remove_bucket("photos").await;
     assert_eq!((removal.ok, removal.failed.len()), (vec![1], 1));
     a.shutdown().await;
+}
+
+/// Writes `record` as bucket `name`'s record of its type to every group and reads the
+/// same record back.
+async fn write_and_read_back<R>(store: &MetadataStore, name: &str, record: &R)
+where
+    R: BucketRecord + PartialEq + std::fmt::Debug,
+{
+    assert!(store.write_record(name, record).await.is_complete());
+    assert_eq!(
+        store.read_record::<R>(name).await.unwrap().as_ref(),
+        Some(record)
+    );
+}
+
+/// Removes bucket `name`'s record of type `R` from every group; reading it finds none.
+async fn remove_and_miss<R: BucketRecord>(store: &MetadataStore, name: &str) {
+    assert!(store.remove_record::<R>(name).await.is_complete());
+    assert!(store.read_record::<R>(name).await.unwrap().is_none());
 }

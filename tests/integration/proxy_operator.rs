@@ -74,7 +74,7 @@ async fn proxy_token_alias_works_until_replaced_or_expired() {
 
     // Rotation: the previous token becomes an alias for a while.
     store
-        .write_aliases("rot", &alias_record(OLD, unix_now() + 600))
+        .write_record("rot", &alias_record(OLD, unix_now() + 600))
         .await
         .check()
         .unwrap();
@@ -88,7 +88,7 @@ async fn proxy_token_alias_works_until_replaced_or_expired() {
 
     // Overlap over: the record now says the alias expired a second ago.
     store
-        .write_aliases("rot", &alias_record(OLD, unix_now() - 1))
+        .write_record("rot", &alias_record(OLD, unix_now() - 1))
         .await
         .check()
         .unwrap();
@@ -98,7 +98,7 @@ async fn proxy_token_alias_works_until_replaced_or_expired() {
 
     // A malformed record means no aliases, and the bucket keeps working.
     store
-        .write_aliases("rot", &alias_record(OLD, unix_now() + 600))
+        .write_record("rot", &alias_record(OLD, unix_now() + 600))
         .await
         .check()
         .unwrap();
@@ -127,7 +127,7 @@ async fn proxy_token_alias_expiry_is_checked_per_request() {
         .check()
         .unwrap();
     store
-        .write_aliases("late", &alias_record(OLD, expires_at))
+        .write_record("late", &alias_record(OLD, expires_at))
         .await
         .check()
         .unwrap();

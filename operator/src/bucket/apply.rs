@@ -29,7 +29,8 @@ use crate::controller::events::{self, reasons as event_reasons};
 use crate::controller::{object_key, unix_now};
 use crate::health::{ReplicaThresholds, bucket_health};
 use crate::metadata::ownership::{self, ADOPT_ANNOTATION, OwnershipDecision};
-use crate::metadata::{GroupCopy, MetadataStore};
+use crate::metadata::{GroupCopy, MetadataStore, OwnerRecord};
+use backrunner_store::TokenAliases;
 
 /// The apply pass (see the module docs). Status is written once at the end, whatever the
 /// outcome.
@@ -192,7 +193,7 @@ async fn take_ownership(
     now: u64,
 ) -> Result<Option<(&'static str, String)>, Error> {
     let me = r.owner_record(bucket, namespace, now)?;
-    let record = match store.read_owner(name).await {
+    let record = match store.read_record::<OwnerRecord>(name).await {
         Ok(rec) => rec,
         Err(crate::metadata::MetadataError::Malformed { reason, .. }) => {
             return Ok(Some((
@@ -237,9 +238,9 @@ async fn take_ownership(
             "owner check did not settle".into(),
         ))),
         OwnershipDecision::Claim(why) => {
-            store.write_owner(name, &me).await.check()?;
+            store.write_record(name, &me).await.check()?;
             // Another install may have written at the same moment: the record read back wins.
-            let back = store.read_owner(name).await?;
+            let back = store.read_record::<OwnerRecord>(name).await?;
             if back.as_ref().is_some_and(|b| !b.is_same_owner(&me)) {
                 let other = back.map(|b| b.describe()).unwrap_or_default();
                 return Ok(Some((
@@ -277,10 +278,13 @@ async fn write_records(
     let digest = desired::metadata_digest(&meta);
     let bytes = meta.encode();
     let aliases = desired::build_aliases(users);
-    let stored_aliases = store.read_aliases(name).await.unwrap_or(None);
+    let stored_aliases = store
+        .read_record::<TokenAliases>(name)
+        .await
+        .unwrap_or(None);
 
     if !aliases.is_empty() && stored_aliases.as_ref() != Some(&aliases) {
-        store.write_aliases(name, &aliases).await.check()?;
+        store.write_record(name, &aliases).await.check()?;
         let who: Vec<&String> = aliases.users.keys().collect();
         let note = format!("previous tokens of {who:?} accepted until their overlap ends");
         aliases_updated(r, bucket, note).await;
@@ -346,7 +350,7 @@ async fn write_records(
     }
 
     if aliases.is_empty() && stored_aliases.is_some() {
-        store.remove_aliases(name).await.check()?;
+        store.remove_record::<TokenAliases>(name).await.check()?;
         let note = "token rotation overlap over: previous tokens no longer accepted".to_owned();
         aliases_updated(r, bucket, note).await;
     }

@@ -23,7 +23,8 @@ use super::status::StatusDraft;
 use super::{Error, Reconciler};
 use crate::controller::events::{self, reasons as event_reasons};
 use crate::controller::{object_key, unix_now};
-use crate::metadata::MetadataStore;
+use crate::metadata::{MetadataStore, OwnerRecord};
+use backrunner_store::TokenAliases;
 
 /// The deletion pass (see the module docs). `Ok` lets the finalizer go; `Err` keeps it.
 pub async fn cleanup(bucket: Arc<Bucket>, r: &Reconciler) -> Result<Action, Error> {
@@ -135,7 +136,7 @@ async fn release(
     };
     let store = MetadataStore::new(&client, cluster.spec.metadata_groups.clone());
     let me = r.owner_record(bucket, namespace, unix_now())?;
-    let record = match store.read_owner(&name).await {
+    let record = match store.read_record::<OwnerRecord>(&name).await {
         Ok(rec) => rec,
         Err(e) if e.is_transient() => {
             return Err(block(draft, reasons::CLUSTER_UNAVAILABLE, e.to_string()));
@@ -158,7 +159,7 @@ async fn release(
         match bucket.spec.reclaim_policy {
             ReclaimPolicy::Retain => {
                 store
-                    .write_owner(&name, &me.released(unix_now()))
+                    .write_record(&name, &me.released(unix_now()))
                     .await
                     .check()?;
                 let note =
@@ -178,7 +179,7 @@ async fn release(
                         "purgeData is not implemented yet: remove spec.purgeData to delete the metadata only".into(),
                     ));
                 }
-                store.remove_aliases(&name).await.check()?;
+                store.remove_record::<TokenAliases>(&name).await.check()?;
                 if let Some(key) = cluster
                     .spec
                     .bucket_list_key
@@ -193,7 +194,7 @@ async fn release(
                     .bucket_metadata_writes
                     .with_label_values(&["removed"])
                     .inc();
-                store.remove_owner(&name).await.check()?;
+                store.remove_record::<OwnerRecord>(&name).await.check()?;
                 let note = format!(
                     "reclaimPolicy Delete: metadata of {name} removed (data left in place)"
                 );
