@@ -150,13 +150,8 @@ fn tail_sync(path: &Path, n: usize) -> String {
         .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released; the caller binds it next).
+/// A free TCP port on 127.0.0.1 for a child to bind (below the ephemeral range: see
+/// `backrunner_tests::ports`).
 pub fn free_port() -> Result<u16> {
-    let listener =
-        std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(io("binding a free port"))?;
-    let port = listener
-        .local_addr()
-        .map_err(io("reading a bound port"))?
-        .port();
-    Ok(port)
+    Ok(backrunner_tests::ports::free_port())
 }

@@ -62,7 +62,7 @@ async fn restart_keeps_everything() {
 async fn kill_9_during_writes_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     // A fixed port so the restarted process has the same address.
-    let port = free_port();
+    let port = backrunner_tests::ports::free_port();
     let cfg = node_config(dir.path(), port, &[BackendSpec::new(1, 1)], &[], "never");
     let mut proc = NodeProcess::start(dir.path(), &cfg).await;
     let client = connect(&[proc.addr]).await;
@@ -114,11 +114,4 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
         assert_eq!(Id::checksum(&got), *sum, "{key} corrupted");
     }
     client.shutdown().await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
 }

@@ -5,22 +5,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use backrunner_tests::ports::{free_port, free_ports};
 use backrunner_tests::{backrunner_command, wait_ready};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::proxy_support::{get_range, post_body};
-
-/// Two consecutive free ports (P, P+1) for the dev nodes.
-fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = a.local_addr().unwrap().port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair");
-}
 
 /// The header value in a printed `-H 'Authorization: ...'`.
 fn printed_authorization(line: &str) -> String {
@@ -32,12 +21,8 @@ fn printed_authorization(line: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_dev_mode_examples_work() {
     let dir = tempfile::tempdir().unwrap();
-    let node_port = free_port_pair();
-    let proxy_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let node_port = free_ports(2);
+    let proxy_port = free_port();
     let mut child = backrunner_command("dev")
         .arg("--data")
         .arg(dir.path().join("data"))

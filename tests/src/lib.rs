@@ -7,6 +7,7 @@
 
 pub mod capture;
 pub mod oracle;
+pub mod ports;
 pub mod proxy_process;
 
 use std::path::{Path, PathBuf};

@@ -40,14 +40,6 @@ pub fn oracle_dir() -> Option<PathBuf> {
     None
 }
 
-/// A free loopback TCP port (bound, read, released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Running `dnet_ioserv` nodes, node `i` serving group `groups[i]`.
 pub struct OracleCluster {
     /// Node addresses, in group order.
@@ -65,13 +57,13 @@ impl OracleCluster {
         let mut addrs: Vec<NodeAddr> = Vec::new();
         let mut children = Vec::new();
         for (i, group) in groups.iter().enumerate() {
-            let port = free_port();
+            let port = crate::ports::free_port();
             let data = dir.path().join(format!("n{}", i + 1));
             let mut cmd = tokio::process::Command::new(oracle.join("run-node.sh"));
             cmd.env("PORT", port.to_string())
                 .env("GROUP", group.to_string())
                 .env("DATA_DIR", &data)
-                .env("MONITOR_PORT", free_port().to_string())
+                .env("MONITOR_PORT", crate::ports::free_port().to_string())
                 .env("LOG_LEVEL", "error")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

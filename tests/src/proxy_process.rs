@@ -20,7 +20,7 @@ impl ProxyProcess {
     /// Writes `config_toml` plus a `listen` line on a free port to `<dir>/proxy.toml`,
     /// starts `backrunner proxy -c` with it and waits (up to 60 s) until it is ready.
     pub async fn start(dir: &Path, config_toml: &str) -> ProxyProcess {
-        let port = crate::oracle::free_port();
+        let port = crate::ports::free_port();
         let path = dir.join("proxy.toml");
         std::fs::write(
             &path,
