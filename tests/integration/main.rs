@@ -22,6 +22,7 @@ mod proxy_range;
 mod proxy_selection;
 mod proxy_support;
 mod proxy_transport;
+mod write_stamps;
 
 use bytes::Bytes;
 use elliptics::client::Session;
