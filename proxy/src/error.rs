@@ -38,6 +38,10 @@ pub enum ApiError {
     /// 408: the client did not send its request in time.
     #[error("request timeout")]
     RequestTimeout,
+    /// 409: the request conflicts with the object's current state (a concurrent upload
+    /// won; a ranged upload into an object stored in parts).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// 411: an upload without `Content-Length` (and no chunked support for it).
     #[error("Content-Length required")]
     LengthRequired,
@@ -86,6 +90,7 @@ impl ApiError {
             ApiError::BucketNotFound(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::LengthRequired => StatusCode::LENGTH_REQUIRED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -133,7 +138,8 @@ impl ApiError {
     ///
     /// | errno | reply |
     /// |---|---|
-    /// | ENOENT, EILSEQ, EBADFD | 404 |
+    /// | ENOENT, EILSEQ | 404 |
+    /// | EBADFD (a compare-and-swap refused: a newer version is stored) | 409 |
     /// | EINVAL | 400 |
     /// | E2BIG, EFBIG, EMSGSIZE | 413 (limit unknown: 0) |
     /// | ENOSPC, EDQUOT | 507 |
@@ -144,7 +150,8 @@ impl ApiError {
     /// failure, so unknown codes are 502 here. The errno never reaches the client.
     pub fn from_elliptics_status(status: i32) -> ApiError {
         match status {
-            code::ENOENT | code::EILSEQ | code::EBADFD => ApiError::NotFound,
+            code::ENOENT | code::EILSEQ => ApiError::NotFound,
+            code::EBADFD => ApiError::Conflict("a newer version of the object is stored".into()),
             code::EINVAL => storage_rejected(),
             code::E2BIG | code::EFBIG | code::EMSGSIZE => ApiError::PayloadTooLarge { limit: 0 },
             code::ENOSPC | code::EDQUOT => ApiError::InsufficientStorage,
@@ -161,6 +168,21 @@ impl ApiError {
             | code::EHOSTUNREACH
             | code::ECANCELED => storage_unavailable(),
             _ => ApiError::StorageError,
+        }
+    }
+}
+
+impl ApiError {
+    /// Maps an object read error: storage errors as [`ApiError::from_storage`], a
+    /// manifest that cannot be decoded 502, an object replaced mid-read 503 (retry).
+    pub fn from_object_read(e: &backrunner_store::object::ReadError) -> ApiError {
+        use backrunner_store::object::ReadError;
+        match e {
+            ReadError::Storage(e) => ApiError::from_storage(e),
+            ReadError::Malformed(_) => ApiError::StorageError,
+            ReadError::Changed => {
+                ApiError::Unavailable("the object changed while it was read; retry".into())
+            }
         }
     }
 }
@@ -278,9 +300,10 @@ mod tests {
     #[test]
     fn elliptics_status_mapping() {
         let status = |code| ApiError::from_elliptics_status(code).status().as_u16();
-        for code in [-2, -84, -77] {
+        for code in [-2, -84] {
             assert_eq!(status(code), 404, "{code}");
         }
+        assert_eq!(status(-77), 409);
         for code in [-6, -110, -5, -30, -111] {
             assert_eq!(status(code), 503, "{code}");
         }

@@ -80,6 +80,17 @@ pub(crate) fn read_session(
     Ok(session)
 }
 
+/// [`storage_error`] for an object read (any layout).
+pub(crate) fn object_read_error(what: &str, e: &backrunner_store::object::ReadError) -> ApiError {
+    let reply = ApiError::from_object_read(e);
+    if reply == ApiError::NotFound {
+        tracing::debug!(error = %e, "{what}: not found");
+    } else {
+        tracing::warn!(error = %e, "{what} failed");
+    }
+    reply
+}
+
 /// Maps a storage error to the reply and logs the cause (which never reaches the client).
 pub(crate) fn storage_error(what: &str, e: &elliptics::Error) -> ApiError {
     let reply = ApiError::from_storage(e);

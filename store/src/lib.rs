@@ -6,6 +6,8 @@
 //! - [`bucket_list`]: the bucket list object (names, one per line);
 //! - [`token_aliases`]: previous ACL tokens a rotation keeps valid for a while;
 //! - [`ownership`]: who manages a bucket (a Kubernetes resource, or nobody);
+//! - [`object`]: how an object's bytes are laid out (one record, or parts and a manifest)
+//!   so readers always see one whole upload;
 //! - [`metadata_store`]: [`MetadataStore`], the one type that reads and writes all of the
 //!   above in the metadata groups, with one write rule.
 //!
@@ -15,6 +17,7 @@
 pub mod bucket;
 pub mod bucket_list;
 pub mod metadata_store;
+pub mod object;
 pub mod ownership;
 pub mod token_aliases;
 

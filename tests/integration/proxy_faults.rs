@@ -67,7 +67,11 @@ async fn proxy_upload_reports_a_group_lost_midway() {
     assert_eq!(r.status(), 200);
     let reply = json(r).await;
     assert_eq!(reply["reply"]["success-groups"], serde_json::json!([1]));
-    assert_eq!(reply["reply"]["error-groups"], serde_json::json!([2]));
+    assert_eq!(
+        reply["reply"]["error-groups"],
+        serde_json::json!([2]),
+        "{reply}"
+    );
     let failed = &reply["reply"]["info"][1];
     assert_eq!(failed["group"], 2);
     assert_ne!(failed["error"], "");

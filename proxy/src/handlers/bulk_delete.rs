@@ -8,6 +8,8 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use backrunner_store::object;
+use futures_util::{StreamExt, stream};
 use serde::Deserialize;
 
 use super::authorized::{Authorized, BucketName, Delete};
@@ -45,7 +47,17 @@ pub async fn bulk_delete(
         return Err(BadRequest::EmptyKey.into());
     }
     let session = authorized.data_session(&state)?;
-    let results = session.bulk_remove(request.keys, CONCURRENCY).await;
+    let results: Vec<(String, Result<(), elliptics::Error>)> = stream::iter(request.keys)
+        .map(|key| {
+            let session = &session;
+            async move {
+                let r = object::remove_object(session, key.as_bytes()).await;
+                (key, r.map(|_| ()))
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
     let failures: BTreeMap<String, String> = results
         .into_iter()
         .filter_map(|(key, r)| {

@@ -1,9 +1,12 @@
 //! `POST|PUT|DELETE /delete/{bucket}/{key}`: DEL in every group of the bucket in parallel.
-//! Succeeds when any group removed the key; 404 when it was absent everywhere.
+//! Succeeds when any group removed the key; 404 when it was absent everywhere. An object
+//! stored in parts loses its parts a grace period later (readers already streaming it
+//! finish first).
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use backrunner_store::object;
 use serde_json::json;
 
 use super::authorized::{Authorized, Delete};
@@ -17,8 +20,7 @@ pub async fn delete(
     request: Authorized<Delete>,
 ) -> Result<Response, ApiError> {
     let session = request.data_session(&state)?;
-    let results = session
-        .remove(&request.target.key)
+    let results = object::remove_object(&session, &request.target.key)
         .await
         .map_err(|e| storage_error("delete", &e))?;
     let (ok, failed): (Vec<_>, Vec<_>) = results.iter().partition(|r| r.is_ok());

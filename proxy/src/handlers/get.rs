@@ -1,10 +1,13 @@
 //! `GET|HEAD /get/{bucket}/{key}`: streamed reads with RFC 9110 conditionals and ranges.
 //!
-//! A plain GET (no `Range`, no `If-*`, no `offset`/`size` window) costs one storage round
-//! trip: the first READ answers with the object's size and timestamp along with its first
-//! chunk. Anything else first LOOKUPs the object (size, timestamp), decides with
-//! [`range::evaluate`](crate::range::evaluate), then reads exactly the bytes it serves:
-//! one `Session::read(key, offset, len)` per range, so bytes read ≈ bytes served.
+//! Objects are read through `backrunner_store::object`, whatever their layout (one record,
+//! or parts named by a manifest). A plain GET (no `Range`, no `If-*`, no `offset`/`size`
+//! window) of a single-record object costs one storage round trip: the first READ answers
+//! with the object's size and timestamp along with its first chunk (a manifest costs one
+//! more, for the first part). Anything else first reads the object's head (size,
+//! timestamp, layout: a small READ without a checksum pass), decides with
+//! [`range::evaluate`](crate::range::evaluate), then reads exactly the bytes it serves, one
+//! range at a time, so bytes read ≈ bytes served.
 //!
 //! Validators: `Last-Modified` is the record timestamp; the `ETag` is always the identity
 //! tag (id, size, timestamp), because the first READ reply carries no checksum and the tag
@@ -15,6 +18,7 @@ use std::time::SystemTime;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::response::Response;
+use backrunner_store::object::{self, ObjectHead, ReadError};
 use bytes::Bytes;
 use elliptics::Session;
 use elliptics::proto::Id;
@@ -23,7 +27,7 @@ use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode, header};
 
 use super::authorized::{Authorized, Read};
-use super::storage_error;
+use super::object_read_error;
 use crate::error::{ApiError, BadRequest};
 use crate::range::etag::identity_etag;
 use crate::range::{
@@ -76,9 +80,9 @@ pub async fn get(
     let target = request.target;
     let id = session.id(&target.key);
     let content_type = state.content_types.for_key(&target.key_text()).to_owned();
-    let head = method == Method::HEAD;
+    let head_only = method == Method::HEAD;
 
-    let plain = !head
+    let plain = !head_only
         && conditions.window.is_none()
         && conditions.range.is_none()
         && conditions.if_match.is_none()
@@ -86,25 +90,23 @@ pub async fn get(
         && conditions.if_modified_since.is_none()
         && conditions.if_unmodified_since.is_none();
     if plain {
-        let stream = session
-            .read(&target.key, 0, 0)
+        let (head, stream) = object::open(&session, &target.key)
             .await
-            .map_err(|e| storage_error("read", &e))?;
-        let meta = ObjectMeta::new(
-            &id,
-            stream.total_size(),
-            stream.timestamp().to_system_time(),
-        );
+            .map_err(|e| object_read_error("read", &e))?;
+        let meta = ObjectMeta::new(&id, head.size, head.timestamp.to_system_time());
         let body = Body::from_stream(metered(&state, stream));
         return Ok(reply(StatusCode::OK, &meta, &content_type, meta.size, body));
     }
 
-    let found = session
-        .lookup_first(&target.key)
+    let head = object::head(&session, &target.key)
         .await
-        .map_err(|e| storage_error("lookup", &e))?;
-    let info = found.result.map_err(|e| storage_error("lookup", &e))?.info;
-    let meta = ObjectMeta::new(&id, info.size, info.mtime.to_system_time());
+        .map_err(|e| object_read_error("lookup", &e))?;
+    let meta = ObjectMeta::new(&id, head.size, head.timestamp.to_system_time());
+    let object = Object {
+        session: &session,
+        key: &target.key,
+        head: &head,
+    };
     let decision = evaluate(
         &method,
         &conditions,
@@ -127,13 +129,13 @@ pub async fn get(
         Decision::Full => {
             let range = ByteRange::new(0, meta.size.saturating_sub(1));
             let body = match range {
-                Some(r) if !head => range_body(&state, &session, &target.key, r, &meta).await?,
+                Some(r) if !head_only => range_body(&state, &object, r).await?,
                 _ => Body::empty(),
             };
             Ok(reply(StatusCode::OK, &meta, &content_type, meta.size, body))
         }
         Decision::Window(r) => {
-            let body = read_unless_head(&state, head, &session, &target.key, r, &meta).await?;
+            let body = read_unless_head(&state, head_only, &object, r).await?;
             Ok(reply(
                 StatusCode::OK,
                 &meta,
@@ -143,7 +145,7 @@ pub async fn get(
             ))
         }
         Decision::Partial(r) => {
-            let body = read_unless_head(&state, head, &session, &target.key, r, &meta).await?;
+            let body = read_unless_head(&state, head_only, &object, r).await?;
             let mut response = reply(
                 StatusCode::PARTIAL_CONTENT,
                 &meta,
@@ -167,9 +169,9 @@ pub async fn get(
             );
             let length = framing.content_length();
             let multipart_type = framing.content_type();
-            let body = match head {
+            let body = match head_only {
                 true => Body::empty(),
-                false => multipart_body(&state, session, target.key, framing),
+                false => multipart_body(&state, session.clone(), target.key.clone(), head, framing),
             };
             let status = StatusCode::PARTIAL_CONTENT;
             Ok(reply(status, &meta, &multipart_type, length, body))
@@ -177,40 +179,41 @@ pub async fn get(
     }
 }
 
+/// The object a GET serves ranges of.
+struct Object<'a> {
+    session: &'a Session,
+    key: &'a [u8],
+    head: &'a ObjectHead,
+}
+
 async fn read_unless_head(
     state: &AppState,
-    head: bool,
-    session: &Session,
-    key: &[u8],
+    head_only: bool,
+    object: &Object<'_>,
     range: ByteRange,
-    meta: &ObjectMeta,
 ) -> Result<Body, ApiError> {
-    match head {
+    match head_only {
         true => Ok(Body::empty()),
-        false => range_body(state, session, key, range, meta).await,
+        false => range_body(state, object, range).await,
     }
 }
 
-/// Opens one READ for `range` before the headers go out, so a storage failure is still a
+/// Opens the READ of `range` before the headers go out, so a storage failure is still a
 /// proper error reply.
 async fn range_body(
     state: &AppState,
-    session: &Session,
-    key: &[u8],
+    object: &Object<'_>,
     range: ByteRange,
-    meta: &ObjectMeta,
 ) -> Result<Body, ApiError> {
-    let stream = session
-        .read(key, range.start, range.length())
-        .await
-        .map_err(|e| storage_error("read", &e))?;
-    if stream.total_size() != meta.size {
-        tracing::warn!(
-            looked_up = meta.size,
-            read = stream.total_size(),
-            "object changed between lookup and read"
-        );
-    }
+    let stream = object::read_range(
+        object.session,
+        object.key,
+        object.head,
+        range.start,
+        range.length(),
+    )
+    .await
+    .map_err(|e| object_read_error("read", &e))?;
     Ok(Body::from_stream(metered(state, stream)))
 }
 
@@ -238,6 +241,7 @@ fn multipart_body(
     state: &AppState,
     session: Session,
     key: Vec<u8>,
+    head: ObjectHead,
     framing: ByterangesBody,
 ) -> Body {
     let state = state.clone();
@@ -246,14 +250,19 @@ fn multipart_body(
     let bodies = stream::iter(parts).flat_map(move |part| {
         let session = session.clone();
         let key = key.clone();
+        let head = head.clone();
         let state = state.clone();
         let header = stream::once(future::ready(Ok::<_, elliptics::Error>(Bytes::from(
             part.header,
         ))));
         let data = stream::once(async move {
-            let read = session
-                .read(&key, part.range.start, part.range.length())
-                .await;
+            let read =
+                object::read_range(&session, &key, &head, part.range.start, part.range.length())
+                    .await
+                    .map_err(|e| match e {
+                        ReadError::Storage(e) => e,
+                        other => elliptics::Error::Protocol(other.to_string()),
+                    });
             read.map(|s| metered(&state, s))
         })
         .try_flatten();

@@ -1,9 +1,13 @@
 //! `GET /lookup/{bucket}/{key}`: LOOKUP in every group of the bucket in parallel; the reply
 //! is the per-group document of §14.6 (without the bucket/key wrapper, as Backrunner).
+//! For an object stored in parts the LOOKUP describes its manifest record; the object's
+//! head (read beside it) gives the size reported.
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use backrunner_store::object::{self, ObjectHead};
+use futures_util::future::join;
 
 use super::authorized::{Authorized, Read};
 use super::storage_error;
@@ -18,9 +22,18 @@ pub async fn lookup(
 ) -> Result<Response, ApiError> {
     let key = &request.target.key;
     let session = request.data_session(&state)?;
-    let results = session
-        .lookup(key)
-        .await
-        .map_err(|e| storage_error("lookup", &e))?;
-    Ok(Json(GroupReply::new(&session.id(key), &results)).into_response())
+    let (results, head) = join(session.lookup(key), object::head(&session, key)).await;
+    let results = results.map_err(|e| storage_error("lookup", &e))?;
+    let mut reply = GroupReply::new(&session.id(key), &results);
+    if let Ok(ObjectHead {
+        size,
+        manifest: Some(_),
+        ..
+    }) = head
+    {
+        for entry in reply.info.iter_mut().filter(|e| e.error.is_empty()) {
+            entry.size = size;
+        }
+    }
+    Ok(Json(reply).into_response())
 }

@@ -16,7 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
+use backrunner_store::object::{self, ObjectHead};
 use elliptics::proto::FileInfoReply;
+use futures_util::future::join;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use rand::Rng;
@@ -53,10 +55,18 @@ pub async fn redirect(
     request: Authorized<Read>,
 ) -> Result<Response, ApiError> {
     let session = request.data_session(&state)?;
-    let results = session
-        .lookup(&request.target.key)
-        .await
-        .map_err(|e| storage_error("lookup", &e))?;
+    let key = &request.target.key;
+    let (results, head) = join(session.lookup(key), object::head(&session, key)).await;
+    let results = results.map_err(|e| storage_error("lookup", &e))?;
+    if let Ok(ObjectHead {
+        manifest: Some(_), ..
+    }) = head
+    {
+        return Err(ApiError::Conflict(format!(
+            "'{}' is stored in parts, not in one blob region: read it with /get",
+            request.target.key_text()
+        )));
+    }
     let found: Vec<&FileInfoReply> = results
         .iter()
         .filter_map(|r| r.result.as_ref().ok())

@@ -1,14 +1,17 @@
 //! `POST|PUT /upload/{bucket}/{key}`: the request body is streamed into
-//! [`Session::write`](elliptics::Session::write) (to every group of the bucket in parallel,
-//! at most two write chunks in memory) and the reply lists the per-group results (§14.6).
+//! [`write_object`](backrunner_store::object::write_object) (to every group of the bucket
+//! in parallel, at most two write chunks in memory) and the reply lists the per-group
+//! results (§14.6). Bodies up to `write_chunk_size` are one WRITE to the key; larger and
+//! chunked ones are written as parts and published by a manifest, so a reader never sees
+//! a mix of uploads and a failed upload leaves the previous version (see
+//! `backrunner_store::object`). A concurrent upload that won in every group makes this one
+//! a 409.
 //!
 //! Rules: zero length refused (400), larger than the bucket's `max-size` or the configured
-//! limit refused (413) before any byte is read; the start of a `Range` header is the write
-//! offset; success needs `upload_quorum` groups. A body without `Content-Length` (chunked
-//! transfer encoding) goes through
-//! [`Session::write_unsized`](elliptics::Session::write_unsized): at most two write chunks
-//! in memory, the smallest of the limits above and `max_chunked_upload_size` reserved in
-//! storage, the real size committed at the end, and 413 (nothing committed) past the limit.
+//! limit refused (413) before any byte is read (a body without `Content-Length` past the
+//! smallest of those limits and `max_chunked_upload_size`: 413, nothing published);
+//! success needs `upload_quorum` groups. The start of a `Range` header is a write offset
+//! into an existing single-record object (Backrunner's in-place update).
 //!
 //! The body reaches storage through [`GuardedBody`], which ends it with a typed
 //! [`BodyError`] (empty, past the limit, shorter than declared, broken by the client); the
@@ -27,15 +30,18 @@ use axum::body::{Body, BodyDataStream};
 use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
 use backrunner_store::bucket::BucketMetadata;
+use backrunner_store::object::{self, Layout, ObjectWrite, WriteSizes};
 use bytes::Bytes;
-use elliptics::client::WriteOutcome;
+use elliptics::Session;
+use elliptics::client::GroupResult;
+use elliptics::proto::{DnetTime, FileInfoReply};
 use futures_util::Stream;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use tokio_util::io::StreamReader;
 
 use super::authorized::{Authorized, Write};
-use super::{data_session, storage_error};
+use super::{data_session, object_read_error, storage_error};
 use crate::error::{ApiError, BadRequest};
 use crate::range::{RangeSpec, parse_range_header};
 use crate::reply::{GroupReply, UploadReply};
@@ -124,52 +130,113 @@ pub(crate) async fn store(
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let session = data_session(state, info, bucket)?.timeout(state.upload_timeout);
     let received = Arc::new(AtomicU64::new(0));
-    let outcome = match size {
-        Some(size) => {
-            let body = GuardedBody::new(body, Arc::clone(&received), Some(size), None);
-            let reader = StreamReader::new(body);
-            session.write(key, reader, size, offset).await
+    let limit = limits
+        .into_iter()
+        .filter(|&l| l > 0)
+        .fold(state.config.max_chunked_upload_size, u64::min);
+    let guarded = GuardedBody::new(
+        body,
+        Arc::clone(&received),
+        size,
+        size.is_none().then_some(limit),
+    );
+    let reader = StreamReader::new(guarded);
+    let started = Instant::now();
+    let mut written = match offset {
+        0 => {
+            let sizes = WriteSizes {
+                part_size: state.config.write_chunk_size as u64,
+            };
+            object::write_object(&session, key, reader, size, sizes).await
         }
-        None => {
-            let limit = limits
-                .into_iter()
-                .filter(|&l| l > 0)
-                .fold(state.config.max_chunked_upload_size, u64::min);
-            let body = GuardedBody::new(body, Arc::clone(&received), None, Some(limit));
-            let reader = StreamReader::new(body);
-            session
-                .write_unsized(key, reader, offset, offset.saturating_add(limit))
-                .await
-        }
+        _ => ranged_write(&session, key, reader, size, offset, limit).await?,
     }
     .map_err(|e| upload_error(&e))?;
+    if matches!(written.layout, Layout::Parts { .. }) {
+        // The parts went to the same groups: a group's time is the whole upload's.
+        for r in &mut written.results {
+            r.elapsed = started.elapsed();
+        }
+    }
     let size = received.load(Ordering::Relaxed);
-    record_timings(state, &outcome, size);
-    let stored = outcome.succeeded().len();
-    for failed in outcome.failed() {
+    record_timings(state, &written.results, size);
+    for failed in written.results.iter().filter(|r| !r.is_ok()) {
         if let Err(e) = &failed.result {
             tracing::warn!(group = failed.group, error = %e, "upload failed in a group");
         }
     }
+    if written.lost_to_newer() {
+        tracing::info!(groups = ?written.superseded, "upload superseded by a newer one in every group");
+        return Err(ApiError::Conflict(format!(
+            "a newer upload of '{}' was stored while this one was in progress; this one was discarded",
+            String::from_utf8_lossy(key)
+        )));
+    }
+    let stored = written.stored().len() + written.superseded.len();
     if stored < state.config.upload_quorum {
         return Err(ApiError::Unavailable(format!(
             "stored in {stored} of {} groups, {} required",
-            outcome.results.len(),
+            written.results.len() + written.superseded.len(),
             state.config.upload_quorum
         )));
+    }
+    let mut reply = GroupReply::new(&session.id(key), &written.results);
+    if matches!(written.layout, Layout::Parts { .. }) {
+        for entry in reply.info.iter_mut().filter(|e| e.error.is_empty()) {
+            entry.size = written.size;
+        }
     }
     let reply = UploadReply {
         bucket: bucket.name.clone(),
         key: String::from_utf8_lossy(key).into_owned(),
-        reply: GroupReply::new(&session.id(key), &outcome.results),
+        reply,
     };
     Ok(Json(reply).into_response())
 }
 
+/// An upload with a `Range` (write offset): modifies a single-record object in place, as
+/// Backrunner always did (not atomic: a reader may see the old and the new bytes mixed);
+/// refused for an object stored in parts, whose bytes are immutable.
+async fn ranged_write(
+    session: &Session,
+    key: &[u8],
+    body: impl tokio::io::AsyncRead + Unpin + Send,
+    size: Option<u64>,
+    offset: u64,
+    limit: u64,
+) -> Result<Result<ObjectWrite, elliptics::Error>, ApiError> {
+    match object::head(session, key).await {
+        Ok(head) if head.manifest.is_some() => {
+            return Err(ApiError::Conflict(format!(
+                "'{}' is stored in parts; an upload with a Range cannot modify it",
+                String::from_utf8_lossy(key)
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(object_read_error("lookup before a ranged upload", &e)),
+    }
+    let outcome = match size {
+        Some(size) => session.write(key, body, size, offset).await,
+        None => {
+            session
+                .write_unsized(key, body, offset, offset.saturating_add(limit))
+                .await
+        }
+    };
+    Ok(outcome.map(|o| ObjectWrite {
+        layout: Layout::Single,
+        size: size.unwrap_or_default(),
+        stamp: DnetTime::now(),
+        results: o.results,
+        superseded: Vec::new(),
+    }))
+}
+
 /// Feeds per-backend write time and failures into the cluster view and the metrics.
-fn record_timings(state: &AppState, outcome: &WriteOutcome, size: u64) {
+fn record_timings(state: &AppState, results: &[GroupResult<FileInfoReply>], size: u64) {
     let now = Instant::now();
-    for r in &outcome.results {
+    for r in results {
         state
             .metrics
             .elliptics_latency

@@ -1,0 +1,143 @@
+//! Removing what an upload stored in the parts namespace: its parts and its upload record.
+//!
+//! [`PartsCleanup`] is armed while an upload writes parts; if the upload fails, loses to a
+//! newer version everywhere, or its future is dropped (the client went away mid-body), the
+//! guard's `Drop` removes the parts in a background task, so the removal happens even when
+//! nobody is left to await it. [`remove_upload`] is the same removal, awaited, for a sweep
+//! or a delete that knows the upload.
+
+use elliptics::Session;
+use futures_util::StreamExt;
+
+use super::upload_id::UploadId;
+
+/// How many removals run at once.
+const CONCURRENCY: usize = 8;
+
+/// Removes parts `0..parts` of `upload`, then its upload record, from every group of
+/// `parts_session` (a session in the parts namespace). Missing records are not an error.
+/// Returns how many removals failed for another reason.
+pub async fn remove_upload(parts_session: &Session, upload: UploadId, parts: u32) -> usize {
+    let keys: Vec<Vec<u8>> = (0..parts).map(|n| upload.part_key(n)).collect();
+    let mut failed = 0;
+    let mut removals = futures_util::stream::iter(keys)
+        .map(|k| async move { parts_session.remove(&k).await })
+        .buffer_unordered(CONCURRENCY);
+    while let Some(result) = removals.next().await {
+        failed += usize::from(gone(result).is_err());
+    }
+    if failed == 0 {
+        // The record goes last: while it exists, a sweep can still find the parts.
+        failed += usize::from(gone(parts_session.remove(&upload.record_key()).await).is_err());
+    }
+    failed
+}
+
+/// Whether a removal left nothing behind (removed, or not there in the first place).
+fn gone(
+    result: Result<Vec<elliptics::client::GroupResult<()>>, elliptics::Error>,
+) -> Result<(), elliptics::Error> {
+    match result {
+        Ok(groups) => groups
+            .into_iter()
+            .map(|g| g.result)
+            .find(|r| matches!(r, Err(e) if !e.is_not_found()))
+            .unwrap_or(Ok(())),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes an upload's parts when dropped, unless disarmed.
+pub(crate) struct PartsCleanup {
+    session: Session,
+    upload: UploadId,
+    /// Parts that may exist (written, or being written).
+    pub(crate) parts: u32,
+    armed: bool,
+}
+
+impl PartsCleanup {
+    pub(crate) fn new(session: Session, upload: UploadId) -> PartsCleanup {
+        PartsCleanup {
+            session,
+            upload,
+            parts: 0,
+            armed: true,
+        }
+    }
+
+    /// The upload was published: its parts are live.
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for PartsCleanup {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(upload = %self.upload, "no runtime to remove an abandoned upload's parts; a sweep will");
+            return;
+        };
+        let (session, upload, parts) = (self.session.clone(), self.upload, self.parts);
+        runtime.spawn(async move {
+            let failed = remove_upload(&session, upload, parts).await;
+            match failed {
+                0 => tracing::debug!(%upload, parts, "removed an unpublished upload"),
+                n => tracing::warn!(%upload, parts, failed = n, "could not remove all of an unpublished upload; a sweep will"),
+            }
+        });
+    }
+}
+
+/// How long the parts of a replaced or deleted object stay readable: a reader that opened
+/// the old version (it holds the manifest) has this long to finish.
+pub const REPLACED_PARTS_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Removes `manifest`'s parts after [`REPLACED_PARTS_GRACE`], in the background: the object
+/// that named them was replaced or deleted in every group. If the process stops first, a
+/// sweep removes them (no manifest names their upload).
+pub fn remove_replaced(object_session: &Session, manifest: &super::Manifest) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let session = object_session
+        .clone()
+        .namespace(super::parts_namespace(&object_session.options().namespace))
+        .timestamp(None);
+    let (upload, parts) = (manifest.upload, manifest.parts.len() as u32);
+    runtime.spawn(async move {
+        tokio::time::sleep(REPLACED_PARTS_GRACE).await;
+        let failed = remove_upload(&session, upload, parts).await;
+        match failed {
+            0 => tracing::debug!(%upload, parts, "removed the parts of a replaced object"),
+            n => tracing::warn!(%upload, parts, failed = n, "could not remove all parts of a replaced object; a sweep will"),
+        }
+    });
+}
+
+/// Removes the object `key` in every group of `session` (whatever its layout). When it was
+/// stored in parts and no group still holds its manifest, the parts follow after
+/// [`REPLACED_PARTS_GRACE`]. Fails only when every group failed, as `Session::remove`.
+pub async fn remove_object(
+    session: &Session,
+    key: &[u8],
+) -> Result<Vec<elliptics::client::GroupResult<()>>, elliptics::Error> {
+    let previous = super::head(session, key)
+        .await
+        .ok()
+        .and_then(|h| h.manifest);
+    let results = session.remove(key).await?;
+    let everywhere = results.iter().all(|r| {
+        r.result
+            .as_ref()
+            .map_or_else(elliptics::Error::is_not_found, |_| true)
+    });
+    if let Some(manifest) = previous.filter(|_| everywhere) {
+        remove_replaced(session, &manifest);
+    }
+    Ok(results)
+}

@@ -1,0 +1,302 @@
+//! Writing an object: [`write_object`] picks the layout and never writes a body into the
+//! live key in pieces.
+//!
+//! - **Single**: a body of at most `part_size` bytes (known from `Content-Length`, or a
+//!   chunked body that ended within it) is one plain WRITE to the key.
+//! - **Parts**: anything larger. An [`UploadRecord`] first, then the body as parts of
+//!   `part_size` bytes under keys no other upload uses (`"{upload}/{n}"` in the bucket's
+//!   parts namespace), each one plain WRITE to every group still alive, the next part read
+//!   from the client while the current one is written; then the [`Manifest`] — one small
+//!   WRITE — to the key, in the groups that stored every part.
+//!
+//! Both write the key with `CAS_TIMESTAMP` and the upload's [stamp](super::stamp): a group
+//! holding a newer version refuses (-77) and keeps it, which this reports as
+//! *superseded*, not as a failure. An upload that fails or is abandoned (the future
+//! dropped: the client went away) removes its parts and upload record in the background
+//! and never touches the key, so the previous version stays readable.
+
+use bytes::{Bytes, BytesMut};
+use elliptics::client::{GroupResult, WriteOutcome};
+use elliptics::proto::{DnetTime, FileInfoReply, IoFlags};
+use elliptics::{Error, Session};
+use futures_util::future::join;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::cleanup::{PartsCleanup, remove_replaced};
+use super::manifest::Manifest;
+use super::read::head;
+use super::record_kind::RecordKind;
+use super::stamp::write_stamp;
+use super::upload_id::{UploadId, parts_namespace};
+use super::upload_record::UploadRecord;
+
+/// The `-77` a group answers a `CAS_TIMESTAMP` write with when it holds a newer record.
+const EBADFD: i32 = -77;
+
+/// How an object was laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One record at the key.
+    Single,
+    /// Parts plus a manifest at the key.
+    Parts {
+        /// The upload that wrote the parts.
+        upload: UploadId,
+        /// How many parts.
+        parts: u32,
+    },
+}
+
+/// What [`write_object`] did.
+#[derive(Debug)]
+pub struct ObjectWrite {
+    /// The layout used.
+    pub layout: Layout,
+    /// Bytes of the object.
+    pub size: u64,
+    /// The stamp the key was written with.
+    pub stamp: DnetTime,
+    /// Per group, the WRITE that published the object (the single WRITE or the manifest).
+    /// Groups that refused it because they hold a newer version are in `superseded`, not
+    /// here as failures.
+    pub results: Vec<GroupResult<FileInfoReply>>,
+    /// Groups that kept a newer version written concurrently.
+    pub superseded: Vec<u32>,
+}
+
+impl ObjectWrite {
+    /// Groups that stored this version.
+    pub fn stored(&self) -> Vec<u32> {
+        self.results
+            .iter()
+            .filter(|r| r.is_ok())
+            .map(|r| r.group)
+            .collect()
+    }
+
+    /// Whether every group that answered holds a newer version (this upload lost whole).
+    pub fn lost_to_newer(&self) -> bool {
+        !self.superseded.is_empty() && self.stored().is_empty()
+    }
+}
+
+/// Sizes of an object write.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteSizes {
+    /// Largest single-layout object, and the size of every part but the last.
+    pub part_size: u64,
+}
+
+/// Writes the object `key` of `session`'s namespace from `body`: `size` bytes, or, when
+/// `None`, until the body ends. Body errors come back as the [`Error::Io`] the body
+/// produced; "every group failed" as the client's error.
+pub async fn write_object(
+    session: &Session,
+    key: &[u8],
+    mut body: impl AsyncRead + Unpin + Send,
+    size: Option<u64>,
+    sizes: WriteSizes,
+) -> Result<ObjectWrite, Error> {
+    let part = sizes.part_size.max(1);
+    match size {
+        Some(size) if size <= part => {
+            let nonce = UploadId::random();
+            single(session, key, body, size, &nonce.0).await
+        }
+        Some(size) => {
+            let first = read_part(&mut body, part.min(size)).await?;
+            parts(session, key, body, Some(size), part, first).await
+        }
+        None => {
+            let first = read_part(&mut body, part).await?;
+            if (first.len() as u64) < part {
+                let nonce = UploadId::random();
+                let len = first.len() as u64;
+                return single(session, key, &first[..], len, &nonce.0).await;
+            }
+            parts(session, key, body, None, part, first).await
+        }
+    }
+}
+
+/// The single layout: one WRITE of the whole body to the key.
+async fn single(
+    session: &Session,
+    key: &[u8],
+    body: impl AsyncRead + Unpin + Send,
+    size: u64,
+    nonce: &[u8],
+) -> Result<ObjectWrite, Error> {
+    let stamp = write_stamp(nonce);
+    let outcome = key_session(session, stamp, RecordKind::Data)
+        .write(key, body, size, 0)
+        .await?;
+    Ok(published(outcome, Layout::Single, size, stamp))
+}
+
+/// The session that writes an object's key: CAS on the stamp, the record's kind.
+fn key_session(session: &Session, stamp: DnetTime, kind: RecordKind) -> Session {
+    let ioflags = session.options().ioflags | IoFlags::CAS_TIMESTAMP;
+    session
+        .clone()
+        .ioflags(ioflags)
+        .timestamp(Some(stamp))
+        .user_flags(kind.user_flags())
+}
+
+/// Splits a key write's outcome into stored, superseded (-77) and failed groups.
+fn published(outcome: WriteOutcome, layout: Layout, size: u64, stamp: DnetTime) -> ObjectWrite {
+    let mut superseded = Vec::new();
+    let mut results = Vec::new();
+    for r in outcome.results {
+        match &r.result {
+            Err(e) if e.status() == EBADFD => superseded.push(r.group),
+            _ => results.push(r),
+        }
+    }
+    ObjectWrite {
+        layout,
+        size,
+        stamp,
+        results,
+        superseded,
+    }
+}
+
+/// The parts layout. `first` is the first part, already read.
+async fn parts(
+    session: &Session,
+    key: &[u8],
+    mut body: impl AsyncRead + Unpin + Send,
+    size: Option<u64>,
+    part: u64,
+    first: Bytes,
+) -> Result<ObjectWrite, Error> {
+    let upload = UploadId::random();
+    let namespace = session.options().namespace.clone();
+    let parts_session = session
+        .clone()
+        .namespace(parts_namespace(&namespace))
+        .timestamp(None);
+    let record = UploadRecord {
+        namespace,
+        key: key.to_vec(),
+        started: DnetTime::now(),
+        part_size: part,
+    }
+    .encode();
+    let mut cleanup = PartsCleanup::new(parts_session.clone(), upload);
+    let record_session = parts_session
+        .clone()
+        .user_flags(RecordKind::Upload.user_flags());
+    let record_key = upload.record_key();
+    let record_write = record_session.write(&record_key, &record[..], record.len() as u64, 0);
+    // What the key holds now: its parts are garbage once this upload replaces it.
+    let (outcome, previous) = join(record_write, head(session, key)).await;
+    let outcome = outcome?;
+    let previous = previous.ok().and_then(|h| h.manifest);
+    let mut dropped = Vec::new();
+    let mut alive = survivors(outcome, &mut dropped);
+    let part_session = parts_session.user_flags(RecordKind::Part.user_flags());
+
+    let mut sizes = Vec::new();
+    let mut total = 0u64;
+    let mut current = first;
+    loop {
+        let len = current.len() as u64;
+        let n = u32::try_from(sizes.len())
+            .ok()
+            .filter(|&n| n < super::manifest::MAX_PARTS)
+            .ok_or_else(|| Error::InvalidArgument("object has too many parts".into()))?;
+        total += len;
+        let want_next = match size {
+            Some(size) => part.min(size - total),
+            None => part,
+        };
+        cleanup.parts = n + 1;
+        let data = current.clone();
+        let part_key = upload.part_key(n);
+        let group_session = part_session.clone().groups(alive.clone());
+        let write = group_session.write(&part_key, &data[..], len, 0);
+        let next = async {
+            match want_next {
+                0 => Ok(Bytes::new()),
+                want => read_part(&mut body, want).await,
+            }
+        };
+        let (written, next) = join(write, next).await;
+        alive = survivors(written?, &mut dropped);
+        sizes.push(len);
+        let next = next?;
+        // A chunked body ends with a short (or empty) part; a sized one when it is all read.
+        if next.is_empty() {
+            break;
+        }
+        current = next;
+    }
+
+    let manifest = Manifest {
+        upload,
+        size: total,
+        parts: sizes,
+        etag: None,
+    };
+    let bytes = manifest.encode();
+    let stamp = write_stamp(&upload.0);
+    let outcome = key_session(session, stamp, RecordKind::Manifest)
+        .groups(alive)
+        .write(key, &bytes[..], bytes.len() as u64, 0)
+        .await?;
+    let count = manifest.parts.len() as u32;
+    let mut written = published(
+        outcome,
+        Layout::Parts {
+            upload,
+            parts: count,
+        },
+        total,
+        stamp,
+    );
+    // Groups that failed before the manifest are reported with the error that dropped them.
+    written.results.extend(dropped);
+    let order = &session.options().groups;
+    written
+        .results
+        .sort_by_key(|r| order.iter().position(|g| *g == r.group));
+    if !written.stored().is_empty() {
+        cleanup.disarm();
+    }
+    // Every group now holds this version or a newer one: the previous parts are unnamed.
+    let everywhere = written.results.iter().all(|r| r.is_ok())
+        && written.results.len() + written.superseded.len() == session.options().groups.len();
+    if let Some(previous) = previous.filter(|p| p.upload != upload && everywhere) {
+        remove_replaced(session, &previous);
+    }
+    Ok(written)
+}
+
+/// The groups that took a write; the others' results go to `dropped`.
+fn survivors(outcome: WriteOutcome, dropped: &mut Vec<GroupResult<FileInfoReply>>) -> Vec<u32> {
+    let mut alive = Vec::new();
+    for r in outcome.results {
+        match r.result {
+            Ok(_) => alive.push(r.group),
+            Err(_) => dropped.push(r),
+        }
+    }
+    alive
+}
+
+/// Reads up to `want` bytes (fewer only when the body ends).
+async fn read_part(body: &mut (impl AsyncRead + Unpin + Send), want: u64) -> Result<Bytes, Error> {
+    let cap = usize::try_from(want)
+        .map_err(|_| Error::InvalidArgument(format!("part of {want} bytes")))?;
+    let mut buf = BytesMut::with_capacity(cap);
+    while (buf.len() as u64) < want {
+        let rest = want - buf.len() as u64;
+        if (&mut *body).take(rest).read_buf(&mut buf).await? == 0 {
+            break;
+        }
+    }
+    Ok(buf.freeze())
+}
