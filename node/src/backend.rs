@@ -10,6 +10,7 @@ use elliptics::proto::{BackendIds, BackendStatus, DnetTime, Id};
 
 use crate::blob::{BlobStore, DefragState, StoreConfig, StoreError};
 use crate::config::ValidBackendConfig;
+use crate::key_locks::KeyLocks;
 use crate::ring;
 use crate::writer_thread::WriterThread;
 
@@ -68,6 +69,8 @@ pub struct Backend {
     pub config: ValidBackendConfig,
     /// Runs small writes and removes (see [`WriterThread`]).
     pub writer: WriterThread,
+    /// Per-key write locks (see [`KeyLocks`]).
+    pub key_locks: KeyLocks,
     enabled: AtomicBool,
     defrag_running: Arc<AtomicBool>,
     delay_ms: AtomicU32,
@@ -112,6 +115,7 @@ impl Backend {
             store: Arc::new(store),
             config: cfg.clone(),
             writer,
+            key_locks: KeyLocks::default(),
             enabled: AtomicBool::new(true),
             defrag_running: Arc::new(AtomicBool::new(false)),
             delay_ms: AtomicU32::new(0),

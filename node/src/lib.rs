@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod blob;
 pub mod config;
+pub mod key_locks;
 pub mod ring;
 pub mod server;
 pub mod writer_thread;

@@ -174,13 +174,14 @@ impl ApiError {
 
 impl ApiError {
     /// Maps an object read error: storage errors as [`ApiError::from_storage`], a
-    /// manifest that cannot be decoded 502, an object replaced mid-read 503 (retry).
+    /// manifest that cannot be decoded 502, an object replaced (or still being overwritten)
+    /// while read 503 (retry).
     pub fn from_object_read(e: &backrunner_store::object::ReadError) -> ApiError {
         use backrunner_store::object::ReadError;
         match e {
             ReadError::Storage(e) => ApiError::from_storage(e),
             ReadError::Malformed(_) => ApiError::StorageError,
-            ReadError::Changed => {
+            ReadError::Changed | ReadError::Torn => {
                 ApiError::Unavailable("the object changed while it was read; retry".into())
             }
         }

@@ -6,6 +6,7 @@
 mod cluster;
 mod durability;
 mod faults;
+mod integrity;
 mod node_vectors;
 mod operator_metadata;
 mod operator_stats;

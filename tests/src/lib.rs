@@ -149,23 +149,23 @@ pub fn backrunner_command(subcommand: &str) -> tokio::process::Command {
     command
 }
 
-/// The `backrunner` binary: `$BACKRUNNER_BIN`, or `target/{release,debug}/backrunner`.
+/// The `backrunner` binary: `$BACKRUNNER_BIN`, or the one built beside the running test
+/// (`target/<profile>/backrunner` for a test in `target/<profile>/deps/`), so a stale
+/// binary of another profile is never picked up.
 pub fn backrunner_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("BACKRUNNER_BIN") {
         return PathBuf::from(p);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target");
-    for profile in ["release", "debug"] {
-        let p = root.join(profile).join("backrunner");
-        if p.exists() {
-            return p;
-        }
+    let beside = std::env::current_exe().ok().and_then(|exe| {
+        let profile_dir = exe.parent()?.parent()?;
+        Some(profile_dir.join("backrunner"))
+    });
+    match beside {
+        Some(p) if p.exists() => p,
+        _ => panic!(
+            "backrunner binary not found beside the test executable: build it (cargo build --bin backrunner) or set BACKRUNNER_BIN"
+        ),
     }
-    panic!(
-        "backrunner binary not found: build it (cargo build --release --bin backrunner) or set BACKRUNNER_BIN"
-    )
 }
 
 /// A `backrunner node` child process.

@@ -64,7 +64,10 @@ impl OracleCluster {
                 .env("GROUP", group.to_string())
                 .env("DATA_DIR", &data)
                 .env("MONITOR_PORT", crate::ports::free_port().to_string())
-                .env("LOG_LEVEL", "error")
+                .env(
+                    "LOG_LEVEL",
+                    std::env::var("BACKRUNNER_ORACLE_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .kill_on_drop(true);
@@ -119,6 +122,11 @@ impl OracleCluster {
         Client::connect(self.client_config())
             .await
             .expect("client connects to the oracle")
+    }
+
+    /// The data directory of node `i` (its blobs are under `backend-*/blob/`).
+    pub fn data_dir(&self, i: usize) -> std::path::PathBuf {
+        self._dir.path().join(format!("n{}", i + 1))
     }
 
     /// `remotes` as the proxy's configuration spells them.

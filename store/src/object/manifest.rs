@@ -4,7 +4,9 @@
 //!
 //! Encoding (little-endian): `"BRM1"`, upload id (16 bytes), object size `u64`, part count
 //! `u32`, then each part's size `u64`, then the ETag as a `u32`-length string (empty when
-//! none). Decoding checks that the part sizes add up to the size.
+//! none), then the CRC-32 of everything before it. Decoding checks the CRC (a read that
+//! raced an in-place overwrite on a real node fails it) and that the part sizes add up to
+//! the size.
 
 use super::upload_id::UploadId;
 use super::wire::{Cursor, FormatError, put_string};
@@ -53,12 +55,21 @@ impl Manifest {
             out.extend_from_slice(&p.to_le_bytes());
         }
         put_string(&mut out, self.etag.as_deref().unwrap_or("").as_bytes());
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
         out
     }
 
     /// Decodes [`Manifest::encode`]'s form.
     pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
-        let mut c = Cursor::new("manifest", bytes);
+        let (body, crc) = match bytes.len().checked_sub(4) {
+            Some(at) => bytes.split_at(at),
+            None => return Err(Cursor::new("manifest", bytes).error("truncated")),
+        };
+        let mut c = Cursor::new("manifest", body);
+        if crc32fast::hash(body).to_le_bytes() != crc {
+            return Err(c.error("CRC mismatch (torn or damaged)"));
+        }
         c.magic(MAGIC)?;
         let upload = UploadId(c.array("upload id")?);
         let size = c.u64("size")?;

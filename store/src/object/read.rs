@@ -9,6 +9,7 @@
 //! range read checks that the key did not turn into a manifest between [`head`] and the
 //! read.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -28,6 +29,14 @@ use super::wire::FormatError;
 /// Bytes a [`head`] READ asks for: a manifest of up to ~100 parts fits.
 const HEAD_BYTES: u64 = 1024;
 
+/// Reads of a record that failed its check (CRC, manifest) before giving up: a read that
+/// raced an in-place overwrite on a real node succeeds once the overwrite is done.
+const CHECK_ATTEMPTS: u32 = 6;
+
+/// Largest checked record read whole to verify its CRC (the single layout stays below the
+/// part size; a bigger checked record is streamed unverified).
+const MAX_VERIFIED: u64 = 64 << 20;
+
 /// Why an object could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -40,6 +49,9 @@ pub enum ReadError {
     /// The key was replaced by an object of another layout between two reads.
     #[error("the object changed while it was being read")]
     Changed,
+    /// Every read of a checked record failed its CRC: it is being overwritten (or damaged).
+    #[error("the object's bytes do not match their checksum (overwritten while read?)")]
+    Torn,
 }
 
 impl ReadError {
@@ -58,6 +70,8 @@ pub struct ObjectHead {
     pub timestamp: DnetTime,
     /// The manifest, when the object is stored in parts.
     pub manifest: Option<Arc<Manifest>>,
+    /// Whether the object is one record with a CRC, read whole to be verified.
+    pub verified: bool,
 }
 
 /// An object's bytes (or a range of them).
@@ -86,6 +100,12 @@ impl ObjectBody {
         }
     }
 
+    fn bytes(bytes: Bytes) -> ObjectBody {
+        ObjectBody {
+            inner: stream::once(futures_util::future::ready(Ok(bytes))).boxed(),
+        }
+    }
+
     fn empty() -> ObjectBody {
         ObjectBody {
             inner: stream::empty().boxed(),
@@ -93,34 +113,82 @@ impl ObjectBody {
     }
 }
 
-/// Reads the whole object: its head and its bytes.
+/// Reads the whole object: its head and its bytes. A checked single record is read whole
+/// and verified before anything is returned; a manifest is verified when decoded; either
+/// is read again (a few times, briefly spaced) when the check fails.
 pub async fn open(session: &Session, key: &[u8]) -> Result<(ObjectHead, ObjectBody), ReadError> {
-    let first = session.read(key, 0, 0).await?;
-    match RecordKind::of(first.user_flags()) {
-        RecordKind::Manifest => {
-            let timestamp = first.timestamp();
-            let manifest = Arc::new(collect_manifest(key, first).await?);
-            let head = ObjectHead {
-                size: manifest.size,
-                timestamp,
-                manifest: Some(Arc::clone(&manifest)),
-            };
-            let body = parts_body(session, &manifest, 0, manifest.size);
-            Ok((head, body))
-        }
-        _ => {
-            let head = ObjectHead {
-                size: first.total_size(),
-                timestamp: first.timestamp(),
-                manifest: None,
-            };
-            Ok((head, ObjectBody::single(first)))
+    retry_checks(|| open_once(session, key)).await
+}
+
+/// Runs `attempt` until it does not fail a check, at most [`CHECK_ATTEMPTS`] times.
+async fn retry_checks<T, F: Future<Output = Result<T, ReadError>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, ReadError> {
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(ReadError::Torn | ReadError::Malformed(_)) if n < CHECK_ATTEMPTS => {
+                tracing::debug!(attempt = n, "object failed its check; reading again");
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(n) * 2)).await;
+                n += 1;
+            }
+            other => return other,
         }
     }
 }
 
-/// The object's head, from a small READ of the key without a checksum pass.
+async fn open_once(session: &Session, key: &[u8]) -> Result<(ObjectHead, ObjectBody), ReadError> {
+    let first = session.read(key, 0, 0).await?;
+    let kind = RecordKind::of(first.user_flags());
+    let head = ObjectHead {
+        size: first.total_size(),
+        timestamp: first.timestamp(),
+        manifest: None,
+        verified: is_verified(kind, first.total_size()),
+    };
+    match kind {
+        RecordKind::Manifest => {
+            let manifest = Arc::new(collect_manifest(key, first).await?);
+            let head = ObjectHead {
+                size: manifest.size,
+                manifest: Some(Arc::clone(&manifest)),
+                verified: false,
+                ..head
+            };
+            let body = parts_body(session, &manifest, 0, manifest.size);
+            Ok((head, body))
+        }
+        RecordKind::CheckedData(crc) if first.total_size() <= MAX_VERIFIED => {
+            let bytes = collect(first).await?;
+            match crc32fast::hash(&bytes) == crc {
+                true => Ok((head, ObjectBody::bytes(bytes))),
+                false => Err(ReadError::Torn),
+            }
+        }
+        _ => Ok((head, ObjectBody::single(first))),
+    }
+}
+
+fn is_verified(kind: RecordKind, size: u64) -> bool {
+    matches!(kind, RecordKind::CheckedData(_)) && size <= MAX_VERIFIED
+}
+
+/// The whole of a stream, in one buffer.
+async fn collect(stream: ReadStream) -> Result<Bytes, Error> {
+    let chunks: Vec<Bytes> = stream.try_collect().await?;
+    Ok(match chunks.len() {
+        1 => chunks.into_iter().next().unwrap_or_default(),
+        _ => chunks.concat().into(),
+    })
+}
+
+/// The object's head, from a small READ of the key without a checksum pass (a manifest is
+/// verified and read again if it fails, as in [`open`]).
 pub async fn head(session: &Session, key: &[u8]) -> Result<ObjectHead, ReadError> {
+    retry_checks(|| head_once(session, key)).await
+}
+
+async fn head_once(session: &Session, key: &[u8]) -> Result<ObjectHead, ReadError> {
     let quick = session
         .clone()
         .ioflags(session.options().ioflags | IoFlags::NOCSUM);
@@ -139,12 +207,14 @@ pub async fn head(session: &Session, key: &[u8]) -> Result<ObjectHead, ReadError
                 size: manifest.size,
                 timestamp,
                 manifest: Some(Arc::new(manifest)),
+                verified: false,
             })
         }
-        _ => Ok(ObjectHead {
+        kind => Ok(ObjectHead {
             size: first.total_size(),
             timestamp,
             manifest: None,
+            verified: is_verified(kind, first.total_size()),
         }),
     }
 }
@@ -162,6 +232,17 @@ pub async fn read_range(
     }
     match &head.manifest {
         Some(manifest) => Ok(parts_body(session, manifest, offset, len)),
+        // A checked record is read whole and verified, then sliced.
+        None if head.verified => {
+            let (now, body) = open(session, key).await?;
+            if now.manifest.is_some() {
+                return Err(ReadError::Changed);
+            }
+            let bytes = collect_body(body).await?;
+            let start = offset.min(bytes.len() as u64) as usize;
+            let end = offset.saturating_add(len).min(bytes.len() as u64) as usize;
+            Ok(ObjectBody::bytes(bytes.slice(start..end)))
+        }
         None => {
             let stream = session.read(key, offset, len).await?;
             match RecordKind::of(stream.user_flags()) {
@@ -170,6 +251,11 @@ pub async fn read_range(
             }
         }
     }
+}
+
+async fn collect_body(body: ObjectBody) -> Result<Bytes, Error> {
+    let chunks: Vec<Bytes> = body.try_collect().await?;
+    Ok(chunks.concat().into())
 }
 
 /// The manifest whose first chunk `first` is.

@@ -1,15 +1,25 @@
 //! What a record written by Backrunner is, told by its `user_flags` (stored with every
-//! record and returned by READ and ITERATOR): plain data, a manifest, a part, an upload
-//! record. Records of other writers (an original Backrunner writes 0) are data.
+//! record and returned by READ and ITERATOR): checked data, a manifest, a part, an upload
+//! record. Records of other writers (an original Backrunner writes 0) are plain data.
+//!
+//! Checked data carries the CRC-32 of its bytes in the low 32 bits: a real Elliptics node
+//! overwrites a record in place and does not order a READ after a concurrent WRITE of the
+//! same key, so a read can return a mix of two versions; the CRC tells the reader to read
+//! again.
 
-/// The high 32 bits every Backrunner-tagged record carries ("BRNR").
+/// The high 32 bits every Backrunner-tagged record other than checked data carries ("BRNR").
 pub const TAG: u64 = 0x4252_4e52 << 32;
+
+/// The high 32 bits of checked data ("BSD1"); the low 32 bits are the data's CRC-32.
+pub const CHECKED_TAG: u64 = 0x4253_4431 << 32;
 
 /// The kind of a record, from its `user_flags`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {
-    /// The object's bytes themselves (the single layout, and anything not tagged).
+    /// The object's bytes themselves, untagged (written by another writer).
     Data,
+    /// The object's bytes with their CRC-32 (the single layout).
+    CheckedData(u32),
     /// A [`Manifest`](super::Manifest) naming the parts that hold the object's bytes.
     Manifest,
     /// One part of an object stored in parts.
@@ -23,6 +33,7 @@ impl RecordKind {
     pub const fn user_flags(self) -> u64 {
         match self {
             RecordKind::Data => 0,
+            RecordKind::CheckedData(crc) => CHECKED_TAG | crc as u64,
             RecordKind::Manifest => TAG | 1,
             RecordKind::Part => TAG | 2,
             RecordKind::Upload => TAG | 3,
@@ -35,6 +46,7 @@ impl RecordKind {
             f if f == RecordKind::Manifest.user_flags() => RecordKind::Manifest,
             f if f == RecordKind::Part.user_flags() => RecordKind::Part,
             f if f == RecordKind::Upload.user_flags() => RecordKind::Upload,
+            f if f & !0xffff_ffff == CHECKED_TAG => RecordKind::CheckedData(f as u32),
             _ => RecordKind::Data,
         }
     }
@@ -48,6 +60,7 @@ mod tests {
     fn kinds_round_trip_and_foreign_flags_are_data() {
         for k in [
             RecordKind::Data,
+            RecordKind::CheckedData(0xdead_beef),
             RecordKind::Manifest,
             RecordKind::Part,
             RecordKind::Upload,

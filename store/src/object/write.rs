@@ -100,8 +100,8 @@ pub async fn write_object(
     let part = sizes.part_size.max(1);
     match size {
         Some(size) if size <= part => {
-            let nonce = UploadId::random();
-            single(session, key, body, size, &nonce.0).await
+            let data = read_part(&mut body, size).await?;
+            single(session, key, data).await
         }
         Some(size) => {
             let first = read_part(&mut body, part.min(size)).await?;
@@ -110,28 +110,30 @@ pub async fn write_object(
         None => {
             let first = read_part(&mut body, part).await?;
             if (first.len() as u64) < part {
-                let nonce = UploadId::random();
-                let len = first.len() as u64;
-                return single(session, key, &first[..], len, &nonce.0).await;
+                return single(session, key, first).await;
             }
             parts(session, key, body, None, part, first).await
         }
     }
 }
 
-/// The single layout: one WRITE of the whole body to the key.
-async fn single(
-    session: &Session,
-    key: &[u8],
-    body: impl AsyncRead + Unpin + Send,
-    size: u64,
-    nonce: &[u8],
-) -> Result<ObjectWrite, Error> {
-    let stamp = write_stamp(nonce);
-    let outcome = key_session(session, stamp, RecordKind::Data)
-        .write(key, body, size, 0)
-        .await?;
-    Ok(published(outcome, Layout::Single, size, stamp))
+/// The single layout: one WRITE of the whole body (read already) to the key, tagged with
+/// its CRC-32.
+async fn single(session: &Session, key: &[u8], data: Bytes) -> Result<ObjectWrite, Error> {
+    let size = data.len() as u64;
+    let nonce = UploadId::random();
+    let stamp = write_stamp(&nonce.0);
+    let kind = RecordKind::CheckedData(crc32fast::hash(&data));
+    let outcome = key_session(session, stamp, kind)
+        .write(key, &data[..], size, 0)
+        .await;
+    published(
+        outcome,
+        &session.options().groups,
+        Layout::Single,
+        size,
+        stamp,
+    )
 }
 
 /// The session that writes an object's key: CAS on the stamp, the record's kind.
@@ -144,8 +146,40 @@ fn key_session(session: &Session, stamp: DnetTime, kind: RecordKind) -> Session 
         .user_flags(kind.user_flags())
 }
 
-/// Splits a key write's outcome into stored, superseded (-77) and failed groups.
-fn published(outcome: WriteOutcome, layout: Layout, size: u64, stamp: DnetTime) -> ObjectWrite {
+/// Splits a key write's outcome into stored, superseded (-77) and failed groups. Every
+/// group refusing with -77 is an outcome (lost to a newer version), not an error.
+fn published(
+    outcome: Result<WriteOutcome, Error>,
+    groups: &[u32],
+    layout: Layout,
+    size: u64,
+    stamp: DnetTime,
+) -> Result<ObjectWrite, Error> {
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(Error::AllGroupsFailed { errors })
+            if errors.iter().all(|(_, e)| e.status() == EBADFD) =>
+        {
+            return Ok(ObjectWrite {
+                layout,
+                size,
+                stamp,
+                results: Vec::new(),
+                superseded: errors.into_iter().map(|(g, _)| g).collect(),
+            });
+        }
+        // One group only: its error comes back as is.
+        Err(Error::Remote { status: EBADFD, .. }) if groups.len() == 1 => {
+            return Ok(ObjectWrite {
+                layout,
+                size,
+                stamp,
+                results: Vec::new(),
+                superseded: groups.to_vec(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let mut superseded = Vec::new();
     let mut results = Vec::new();
     for r in outcome.results {
@@ -154,13 +188,13 @@ fn published(outcome: WriteOutcome, layout: Layout, size: u64, stamp: DnetTime) 
             _ => results.push(r),
         }
     }
-    ObjectWrite {
+    Ok(ObjectWrite {
         layout,
         size,
         stamp,
         results,
         superseded,
-    }
+    })
 }
 
 /// The parts layout. `first` is the first part, already read.
@@ -244,19 +278,20 @@ async fn parts(
     let bytes = manifest.encode();
     let stamp = write_stamp(&upload.0);
     let outcome = key_session(session, stamp, RecordKind::Manifest)
-        .groups(alive)
+        .groups(alive.clone())
         .write(key, &bytes[..], bytes.len() as u64, 0)
-        .await?;
+        .await;
     let count = manifest.parts.len() as u32;
     let mut written = published(
         outcome,
+        &alive,
         Layout::Parts {
             upload,
             parts: count,
         },
         total,
         stamp,
-    );
+    )?;
     // Groups that failed before the manifest are reported with the error that dropped them.
     written.results.extend(dropped);
     let order = &session.options().groups;

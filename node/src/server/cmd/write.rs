@@ -48,6 +48,8 @@ pub(super) async fn handle(
         || f.contains(IoFlags::COMPARE_AND_SWAP)
         || f.contains(IoFlags::CAS_TIMESTAMP);
     let mut offset = io.offset;
+    // Held until the record is written: no other write of this key between compare and write.
+    let _key_lock = backend.key_locks.lock(&key).await;
     if needs_current {
         let current = match store_result(backend.store.lookup(&key.0)) {
             Ok(i) => Some(i),

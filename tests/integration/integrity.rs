@@ -1,0 +1,341 @@
+//! No torn objects, on our node and on a real Elliptics 3.0 cluster alike: `backrunner
+//! proxy` processes in front of two groups.
+//!
+//! - Four writers upload different bodies to one key at once (12 MiB: parts and a
+//!   manifest; 200 KiB: one WRITE), through one proxy and through two, while a reader
+//!   keeps reading the key: every read is exactly one upload's bytes (the previous
+//!   round's winner or one of this round's), every writer gets 200 or 409, and once the
+//!   writes settle each group — read alone — holds the same acknowledged upload.
+//! - A client that goes away mid-upload (sized and chunked) leaves the previous version
+//!   readable, whole; a chunked 9 MiB upload costs each group about 9 MiB, not a reservation.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use backrunner_store::object;
+use backrunner_store::{BucketMetadata, MetadataStore};
+use backrunner_tests::oracle::OracleCluster;
+use backrunner_tests::proxy_process::ProxyProcess;
+use backrunner_tests::{connect, start_two_groups};
+use bytes::Bytes;
+use elliptics::Client;
+use futures_util::future::join_all;
+use futures_util::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+
+use crate::payload;
+
+/// A two-group cluster of either kind, with what the tests need of it.
+struct Cluster {
+    client: Client,
+    remotes: Vec<String>,
+    protocol: &'static str,
+    /// Each group's data directory.
+    data: Vec<PathBuf>,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+impl Cluster {
+    async fn ours(dir: &Path) -> Cluster {
+        let (a, b) = start_two_groups(dir).await;
+        let client = connect(&[a.addr(), b.addr()]).await;
+        let remotes = vec![a.addr().to_string(), b.addr().to_string()];
+        Cluster {
+            client,
+            remotes,
+            protocol: "2.26",
+            data: vec![dir.join("a"), dir.join("b")],
+            _keep: Box::new((a, b)),
+        }
+    }
+
+    async fn oracle() -> Option<Cluster> {
+        let cluster = OracleCluster::start(&[1, 2]).await?;
+        let client = cluster.connect().await;
+        Some(Cluster {
+            client,
+            remotes: cluster.remotes(),
+            protocol: "3.0",
+            data: vec![cluster.data_dir(0), cluster.data_dir(1)],
+            _keep: Box::new(cluster),
+        })
+    }
+
+    /// A public bucket `media` in groups 1 and 2, and `n` proxies in front of the cluster.
+    async fn proxies(&self, dir: &Path, n: usize) -> Vec<ProxyProcess> {
+        let store = MetadataStore::new(&self.client, vec![1, 2]);
+        let mut media = BucketMetadata::new("media");
+        media.groups = vec![1, 2];
+        store.write_bucket(&media).await.check().unwrap();
+        store
+            .add_to_list("backrunner-bucket-list", "media")
+            .await
+            .unwrap();
+        let remotes = self
+            .remotes
+            .iter()
+            .map(|r| format!("\"{r}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let config = format!(
+            "remotes = [{remotes}]\nmetadata_groups = [1, 2]\nprotocol_version = \"{}\"\n",
+            self.protocol
+        );
+        let mut out = Vec::new();
+        for i in 0..n {
+            let d = dir.join(format!("proxy{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            out.push(ProxyProcess::start(&d, &config).await);
+        }
+        out
+    }
+
+    /// The object's bytes as group `group` alone holds them (any layout).
+    async fn group_copy(&self, group: u32, key: &str) -> Result<Bytes, String> {
+        let session = self.client.session().groups(vec![group]).namespace("media");
+        let (_, body) = object::open(&session, key.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let chunks: Vec<Bytes> = body.try_collect().await.map_err(|e| e.to_string())?;
+        Ok(chunks.concat().into())
+    }
+
+    /// Bytes in every file under group `i`'s data directory.
+    fn disk_bytes(&self, i: usize) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(p) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    // Allocated bytes: blob files may be created sparse at full length.
+                    Ok(_) => e.metadata().map(|m| m.blocks() * 512).unwrap_or(0),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.data[i])
+    }
+}
+
+fn digest(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+/// `rounds` rounds of four concurrent uploads of `size` bytes to one key through
+/// `proxies` (writer `w` uses proxy `w % n`), with a reader on the key throughout.
+async fn race(cluster: &Cluster, proxies: &[ProxyProcess], size: usize, rounds: u64, tag: &str) {
+    let key = format!("race-{tag}-{size}");
+    let path = format!("/upload/media/{key}");
+    let get = format!("/get/media/{key}");
+    let mut previous: Option<[u8; 32]> = None;
+    for round in 0..rounds {
+        let bodies: Vec<Bytes> = (0..4).map(|w| payload(round * 4 + w + 1, size)).collect();
+        let mut allowed: HashSet<[u8; 32]> = bodies.iter().map(|b| digest(b)).collect();
+        allowed.extend(previous);
+        let allowed = Arc::new(allowed);
+
+        // A reader on another proxy than writer 0, reading until the writers are done.
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (http, url) = (
+                proxies[proxies.len() - 1].http.clone(),
+                proxies[proxies.len() - 1].url(&get),
+            );
+            let (done, allowed) = (Arc::clone(&done), Arc::clone(&allowed));
+            tokio::spawn(async move {
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let r = http.get(&url).send().await.unwrap();
+                    match r.status().as_u16() {
+                        404 => {}
+                        200 => {
+                            let got = r.bytes().await.unwrap();
+                            assert!(
+                                allowed.contains(&digest(&got)),
+                                "round {round}: a read of {} bytes is no upload's bytes",
+                                got.len()
+                            );
+                            reads += 1;
+                        }
+                        s => panic!("round {round}: read answered {s}"),
+                    }
+                }
+                reads
+            })
+        };
+
+        let uploads = bodies.iter().enumerate().map(|(w, body)| {
+            let proxy = &proxies[w % proxies.len()];
+            let body = body.clone();
+            let path = path.clone();
+            async move { proxy.post(&path, &[], body).await }
+        });
+        let replies = join_all(uploads).await;
+        done.store(true, Ordering::Relaxed);
+        reader.await.unwrap();
+        let mut acked = HashSet::new();
+        for (w, (status, reply)) in replies.iter().enumerate() {
+            match status {
+                200 => {
+                    acked.insert(digest(&bodies[w]));
+                }
+                409 => {}
+                s => panic!(
+                    "round {round}: writer {w} got {s}: {}",
+                    String::from_utf8_lossy(reply)
+                ),
+            }
+        }
+        assert!(
+            !acked.is_empty(),
+            "round {round}: no upload was acknowledged"
+        );
+
+        // Settled: every group alone holds the same acknowledged upload, and so does a GET.
+        let g1 = cluster.group_copy(1, &key).await.unwrap();
+        let g2 = cluster.group_copy(2, &key).await.unwrap();
+        assert!(
+            acked.contains(&digest(&g1)),
+            "round {round}: group 1 holds no acknowledged upload"
+        );
+        assert!(g1 == g2, "round {round}: the groups hold different uploads");
+        let (status, got) = proxies[0].get(&get, &[]).await;
+        assert_eq!(status, 200);
+        assert!(got == g1, "round {round}: GET is not the settled upload");
+        previous = Some(digest(&g1));
+    }
+}
+
+async fn races(cluster: &Cluster, tag: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let proxies = cluster.proxies(dir.path(), 2).await;
+    race(cluster, &proxies[..1], 200 << 10, 20, &format!("{tag}-one")).await;
+    race(cluster, &proxies, 200 << 10, 20, &format!("{tag}-two")).await;
+    race(cluster, &proxies[..1], 12 << 20, 20, &format!("{tag}-one")).await;
+    race(cluster, &proxies, 12 << 20, 20, &format!("{tag}-two")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_never_mix_on_our_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::ours(dir.path()).await;
+    races(&cluster, "ours").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_never_mix_on_real_elliptics() {
+    let Some(cluster) = Cluster::oracle().await else {
+        return;
+    };
+    races(&cluster, "oracle").await;
+}
+
+/// A body that yields `send` bytes of `body` in 1 MiB pieces, then fails: the client goes
+/// away mid-upload.
+fn broken_body(body: Bytes, send: usize) -> reqwest::Body {
+    let pieces: Vec<Result<Bytes, std::io::Error>> = body[..send]
+        .chunks(1 << 20)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .chain([Err(std::io::Error::other("client went away"))])
+        .collect();
+    reqwest::Body::wrap_stream(futures_util::stream::iter(pieces).then(|p| async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        p
+    }))
+}
+
+/// A body of unknown length (chunked transfer encoding).
+fn chunked_body(body: Bytes) -> reqwest::Body {
+    let pieces: Vec<Result<Bytes, std::io::Error>> = body
+        .chunks(1 << 20)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    reqwest::Body::wrap_stream(futures_util::stream::iter(pieces))
+}
+
+async fn aborted_uploads_keep_the_previous_version(cluster: &Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let proxies = cluster.proxies(dir.path(), 1).await;
+    let proxy = &proxies[0];
+    for (key, previous_size) in [("small-then-big", 100 << 10), ("big-then-big", 12 << 20)] {
+        let previous = payload(1, previous_size);
+        let (status, _) = proxy
+            .post(&format!("/upload/media/{key}"), &[], previous.clone())
+            .await;
+        assert_eq!(status, 200);
+        let next = payload(2, 12 << 20);
+        // Sized: Content-Length 12 MiB, 9 MiB sent. Then chunked: 9 MiB sent.
+        let sized = proxy
+            .http
+            .post(proxy.url(&format!("/upload/media/{key}")))
+            .header("content-length", (12 << 20).to_string())
+            .body(broken_body(next.clone(), 9 << 20))
+            .send()
+            .await;
+        let chunked = proxy
+            .http
+            .post(proxy.url(&format!("/upload/media/{key}")))
+            .body(broken_body(next.clone(), 9 << 20))
+            .send()
+            .await;
+        // The client sees its own failure, or an error reply; never a 200.
+        for r in [sized, chunked].into_iter().flatten() {
+            assert_ne!(r.status(), 200);
+        }
+        for group in [1, 2] {
+            let got = cluster.group_copy(group, key).await.unwrap();
+            assert!(
+                got == previous,
+                "{key}: group {group} lost the previous version"
+            );
+        }
+        let (status, got) = proxy.get(&format!("/get/media/{key}"), &[]).await;
+        assert_eq!(status, 200);
+        assert!(got == previous, "{key}: GET is not the previous version");
+    }
+
+    // A chunked 9 MiB upload costs about 9 MiB per group (plus a manifest and a record).
+    let before: Vec<u64> = (0..2).map(|i| cluster.disk_bytes(i)).collect();
+    let body = payload(3, 9 << 20);
+    let r = proxy
+        .http
+        .post(proxy.url("/upload/media/chunked-9"))
+        .body(chunked_body(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for (i, before) in before.iter().enumerate() {
+        let grown = cluster.disk_bytes(i) - before;
+        assert!(
+            (9 << 20..=10 << 20).contains(&grown),
+            "group {} grew by {grown} bytes for a 9 MiB chunked upload",
+            i + 1
+        );
+    }
+    let (status, got) = proxy.get("/get/media/chunked-9", &[]).await;
+    assert_eq!(status, 200);
+    assert!(got == body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_uploads_keep_the_previous_version_on_our_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::ours(dir.path()).await;
+    aborted_uploads_keep_the_previous_version(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_uploads_keep_the_previous_version_on_real_elliptics() {
+    let Some(cluster) = Cluster::oracle().await else {
+        return;
+    };
+    aborted_uploads_keep_the_previous_version(&cluster).await;
+}
