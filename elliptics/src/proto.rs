@@ -15,6 +15,7 @@ pub mod frame;
 pub mod header;
 pub mod id;
 pub mod io_attr;
+pub mod iterator;
 pub mod request;
 pub mod routes;
 
@@ -27,6 +28,9 @@ pub use frame::{Frame, FrameDecoder};
 pub use header::{CmdFlags, Command, Header};
 pub use id::{GroupId, ID_SIZE, Id, ProtocolVersion};
 pub use io_attr::{DnetTime, IoAttr, IoFlags, record_flags};
+pub use iterator::{
+    IteratorAction, IteratorFlags, IteratorRange, IteratorRequest, IteratorResponse, IteratorType,
+};
 pub use routes::{BACKEND_DISABLE, BackendIds, IdContainer, NodeAnnouncement};
 
 /// Default cap on a frame payload: Backrunner sends at most 10 MiB + 208 bytes per

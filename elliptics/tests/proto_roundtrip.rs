@@ -8,7 +8,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use elliptics::proto::{
     AddrContainer, AuthRequest, BackendControl, BackendIds, BackendStatus, BackendStatusList,
     CmdFlags, Codec, DnetTime, FileInfo, FileInfoReply, Frame, GroupId, Header, Id, IdContainer,
-    IoAttr, IoFlags, MonitorStatRequest, NodeAddr, NodeAnnouncement, NodeStatus, ProtocolVersion,
+    IoAttr, IoFlags, IteratorAction, IteratorFlags, IteratorRange, IteratorRequest,
+    IteratorResponse, IteratorType, MonitorStatRequest, NodeAddr, NodeAnnouncement, NodeStatus,
+    ProtocolVersion,
 };
 use proptest::prelude::*;
 
@@ -179,6 +181,63 @@ fn backend_status() -> impl Strategy<Value = BackendStatus> {
         )
 }
 
+fn iterator_request() -> impl Strategy<Value = IteratorRequest> {
+    (
+        (any::<u64>(), any::<u32>(), time(), time(), any::<u32>()),
+        (any::<u64>(), any::<u32>()),
+        prop::collection::vec((id(), id()), 0..4),
+        prop::collection::vec(any::<u32>(), 0..4),
+    )
+        .prop_map(
+            |((id, action, time_begin, time_end, itype), (flags, timeout), ranges, groups)| {
+                IteratorRequest {
+                    id,
+                    action: IteratorAction::from_u32(action),
+                    time_begin,
+                    time_end,
+                    itype: IteratorType::from_u32(itype),
+                    flags: IteratorFlags(flags),
+                    timeout,
+                    ranges: ranges
+                        .into_iter()
+                        .map(|(b, e)| IteratorRange::new(b, e))
+                        .collect(),
+                    groups,
+                }
+            },
+        )
+}
+
+fn iterator_response() -> impl Strategy<Value = IteratorResponse> {
+    (
+        (any::<u64>(), id(), any::<i32>(), time(), any::<u64>()),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (id, key, status, timestamp, user_flags),
+                (size, iterated_keys, total_keys, flags, reserved),
+            )| IteratorResponse {
+                id,
+                key,
+                status,
+                timestamp,
+                user_flags,
+                size,
+                iterated_keys,
+                total_keys,
+                flags,
+                reserved,
+            },
+        )
+}
+
 /// `v` survives encode → decode, and its bytes survive decode → encode.
 fn round_trip<T: Codec + PartialEq + std::fmt::Debug>(v: &T) -> Result<(), TestCaseError> {
     let bytes = v.to_vec();
@@ -261,6 +320,19 @@ proptest! {
     #[test]
     fn auth_rt(cookie in any::<[u8; 32]>(), flags in any::<u64>()) {
         round_trip(&AuthRequest { cookie, flags })?;
+    }
+    #[test]
+    fn iterator_request_rt(r in iterator_request()) {
+        round_trip(&r)?;
+        prop_assert_eq!(r.to_vec().len(), r.encoded_len());
+        // Any shorter payload is refused (cmd.size must match exactly).
+        let bytes = r.to_vec();
+        prop_assert!(IteratorRequest::decode_all(&bytes[..bytes.len() - 1]).is_err());
+    }
+    #[test]
+    fn iterator_response_rt(r in iterator_response()) {
+        round_trip(&r)?;
+        prop_assert_eq!(r.to_vec().len(), IteratorResponse::SIZE);
     }
     #[test]
     fn frame_rt(h in header(), payload in prop::collection::vec(any::<u8>(), 0..300)) {

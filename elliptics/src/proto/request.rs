@@ -1,7 +1,8 @@
 //! Request frames exactly as the stock C++ client builds them (flags, ids, backend ids,
 //! io attributes). The connection fills in `trans`; sessions fill in the trace id.
 //! Every builder here is checked byte for byte against the captures in
-//! `tests/vectors/`.
+//! `tests/vectors/`, except ITERATOR, which the stock tools cannot send (see
+//! [`iterator`]).
 
 use bytes::Bytes;
 
@@ -12,6 +13,7 @@ use super::frame::Frame;
 use super::header::{CmdFlags, Command, Header};
 use super::id::{GroupId, Id, ProtocolVersion};
 use super::io_attr::IoAttr;
+use super::iterator::IteratorRequest;
 
 /// REVERSE_LOOKUP handshake: version in the id, `DIRECT|NOLOCK`, trans 0.
 pub fn reverse_lookup(version: ProtocolVersion) -> Frame {
@@ -107,4 +109,19 @@ pub fn ping() -> Frame {
     let mut h = Header::new(Command::BackendStatus);
     h.flags = CmdFlags::NEED_ACK | CmdFlags::DIRECT;
     Frame::with_body(h, &NodeStatus::PING)
+}
+
+/// ITERATOR (START, PAUSE, CONTINUE or CANCEL, §10): `NEED_ACK|NOLOCK` plus `cflags`
+/// (`DIRECT|DIRECT_BACKEND` to name the backend in `backend`), addressed to `key` (the
+/// backend owning that id in its group serves it unless DIRECT_BACKEND says otherwise).
+///
+/// Not captured from the stock client (`dnet_ioclient` has no iterator command): the
+/// layout follows `dnet_iterator_request` and is checked against the real server by
+/// `tests/integration/iterator.rs`.
+pub fn iterator(key: GroupId, backend: i32, cflags: CmdFlags, req: &IteratorRequest) -> Frame {
+    let mut h = Header::new(Command::Iterator);
+    h.id = key;
+    h.backend_id = backend;
+    h.flags = CmdFlags::NEED_ACK | CmdFlags::NOLOCK | cflags;
+    Frame::with_body(h, req)
 }
