@@ -23,6 +23,7 @@
 mod conn;
 mod handshake;
 mod inner;
+mod iterator;
 mod maintenance;
 mod node_ops;
 mod plan;
@@ -39,6 +40,10 @@ use std::time::Duration;
 
 pub use crate::remote::{Remote, resolve_all};
 pub use handshake::VersionPolicy;
+pub use iterator::{
+    IteratorEnd, IteratorEntry, IteratorHandle, IteratorOptions, IteratorProgress, IteratorStream,
+    IteratorTarget,
+};
 pub use plan::{WriteChunk, WriteKind, write_plan};
 pub use read::ReadStream;
 pub use result::{GroupResult, WriteOutcome};
@@ -77,6 +82,10 @@ pub struct ClientConfig {
     /// Timed-out transactions on a connection before it is pinged and, if the ping
     /// times out too, reset (3).
     pub stall_count: u32,
+    /// Receive buffer (SO_RCVBUF) of an iterator's own connection (1 MiB; Linux doubles
+    /// it): what the kernel holds for a slow iterator consumer before the node must wait.
+    /// 0 leaves it to kernel autotuning (up to `net.ipv4.tcp_rmem`, often 6–32 MiB).
+    pub iterator_recv_buffer: usize,
 }
 
 impl Default for ClientConfig {
@@ -92,6 +101,7 @@ impl Default for ClientConfig {
             write_chunk_size: 4 << 20,
             read_chunk_size: 1 << 20,
             stall_count: 3,
+            iterator_recv_buffer: 1 << 20,
         }
     }
 }

@@ -145,6 +145,36 @@ impl ClientInner {
         Ok(conn)
     }
 
+    /// A new connection to `addr` used by one caller alone and not shared with other
+    /// requests (a long reply stream can back-pressure it without stalling anybody):
+    /// handshake as usual, routes not applied, route pushes ignored. It closes when the
+    /// last handle is dropped; [`ClientInner::shutdown`] does not know it. A non-zero
+    /// `recv_buffer` caps the socket's receive buffer (SO_RCVBUF).
+    pub async fn dedicated_conn(&self, addr: NodeAddr, recv_buffer: usize) -> Result<Conn, Error> {
+        if self.is_shut_down() {
+            return Err(Error::ConnectionClosed);
+        }
+        let remembered = lock(&self.versions).get(&addr).copied();
+        let candidates = self.config.protocol_version.candidates(remembered);
+        let est = establish(addr, &candidates, self.params()).await?;
+        lock(&self.versions).insert(addr, est.version);
+        if recv_buffer > 0 {
+            if let Err(e) = socket2::SockRef::from(&est.stream).set_recv_buffer_size(recv_buffer) {
+                tracing::debug!(%addr, error = %e, "receive buffer not set");
+            }
+        }
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        let limits = ConnLimits {
+            max_payload: self.config.max_payload,
+            max_in_flight: self.config.max_in_flight,
+        };
+        let hooks = ConnHooks {
+            on_update_ids: Box::new(|_, _| {}),
+            on_close: Box::new(|_, _| {}),
+        };
+        Ok(Conn::start(est, serial, limits, hooks))
+    }
+
     fn hooks(&self) -> ConnHooks {
         let (w1, w2) = (self.weak.clone(), self.weak.clone());
         ConnHooks {

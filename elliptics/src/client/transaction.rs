@@ -44,10 +44,26 @@ impl Transaction {
     /// Errors: [`Error::Timeout`] when nothing arrived for the timeout, the connection's
     /// close reason ([`Error::ConnectionClosed`], [`Error::Protocol`]) when it died.
     pub async fn next(&mut self) -> Option<Result<Frame, Error>> {
+        self.next_unless(|| false).await
+    }
+
+    /// Like [`Transaction::next`], but when the timeout passes while `keep_waiting()`
+    /// says so (e.g. the caller paused a server-side iterator), waits another timeout
+    /// instead of failing.
+    pub async fn next_unless(
+        &mut self,
+        keep_waiting: impl Fn() -> bool,
+    ) -> Option<Result<Frame, Error>> {
         if self.done {
             return None;
         }
-        match tokio::time::timeout(self.timeout, self.rx.recv()).await {
+        let received = loop {
+            match tokio::time::timeout(self.timeout, self.rx.recv()).await {
+                Err(_) if keep_waiting() => continue,
+                r => break r,
+            }
+        };
+        match received {
             Err(_) => {
                 self.done = true;
                 self.shared.remove(self.trans);
