@@ -45,6 +45,7 @@ mod error;
 mod file;
 pub mod format;
 mod index;
+mod iterate;
 mod pending;
 mod read;
 mod scan;
@@ -64,6 +65,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use nix::fcntl::{Flock, FlockArg};
 
 pub use error::StoreError;
+pub use iterate::{IterRecord, KeySnapshot};
 pub use stats::{BlobFileStats, DefragReport, DefragState, StoreStats};
 pub use types::{
     KeyId, ParseSyncPolicyError, RecordInfo, StoreConfig, SyncPolicy, Timestamp, WriteKind,

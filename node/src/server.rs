@@ -66,6 +66,8 @@ pub(crate) struct NodeState {
     pub(crate) counters: CommandCounters,
     /// One permit per connection served; `max_connections` in all.
     pub(crate) connections: Arc<Semaphore>,
+    /// Running iterators (ITERATOR), by id.
+    pub(crate) iterators: cmd::iterator::IteratorRegistry,
 }
 
 impl NodeState {
@@ -226,6 +228,7 @@ impl Node {
             peers: Mutex::new(HashMap::new()),
             subscribers: Mutex::new(HashMap::new()),
             counters: CommandCounters::default(),
+            iterators: Default::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -256,6 +259,11 @@ impl Node {
     /// The backends of this node.
     pub fn backends(&self) -> Vec<Arc<Backend>> {
         self.state.backends.values().cloned().collect()
+    }
+
+    /// Ids of the iterators (ITERATOR) running on this node, ascending.
+    pub fn running_iterators(&self) -> Vec<u64> {
+        self.state.iterators.ids()
     }
 
     /// Stops accepting, closes connections, syncs the stores.

@@ -8,6 +8,7 @@ mod auth;
 mod backend_control;
 mod backend_status;
 mod data;
+pub(crate) mod iterator;
 mod join;
 mod lookup;
 mod monitor_stat;
@@ -52,6 +53,7 @@ pub(super) async fn handle(state: &NodeState, ctx: &ConnCtx, req: Frame) -> Vec<
         Some(c @ (Command::Write | Command::Read | Command::Lookup | Command::Del)) => {
             data::handle(state, c, &req).await
         }
+        Some(Command::Iterator) => iterator::handle(state, ctx, &req).await,
         _ => (vec![ack(&req, code::EOPNOTSUPP, NODE_LEVEL)], 0),
     };
     let ok = replies.last().is_none_or(|f| f.header.status == 0);

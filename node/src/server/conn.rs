@@ -144,7 +144,9 @@ async fn serve(
             _ = stop.changed() => break,
         }
     }
-    // Let handlers of requests already read finish and queue their replies.
+    // Tell long-running handlers (iterators waiting for room or paused) to stop; let
+    // the others finish and queue their replies.
+    ctx.close.send_replace(true);
     let drain = async { while handlers.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(30), drain)
         .await

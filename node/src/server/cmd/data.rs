@@ -40,7 +40,7 @@ pub(super) async fn handle(state: &NodeState, cmd: Command, req: &Frame) -> (Vec
 
 /// Picks the local backend for a data command: `cmd.backend_id` with DIRECT_BACKEND,
 /// else the ring owner among this node's backends of the group.
-fn pick_backend<'a>(state: &'a NodeState, req: &Frame) -> Option<&'a Arc<Backend>> {
+pub(super) fn pick_backend<'a>(state: &'a NodeState, req: &Frame) -> Option<&'a Arc<Backend>> {
     let h = &req.header;
     if h.flags.contains(CmdFlags::DIRECT_BACKEND) {
         return u32::try_from(h.backend_id)
