@@ -91,9 +91,9 @@ pub struct ProxyConfig {
     /// Largest upload in bytes, 0 = unlimited (default 0; buckets may set their own).
     pub max_body_size: u64,
     /// Largest upload without `Content-Length` (chunked transfer encoding) in bytes when
-    /// neither the bucket's `max-size` nor `max_body_size` is smaller (default 1 GiB). A
-    /// chunked body longer than one write chunk reserves this much in storage until it
-    /// ends and is committed with its real size; past it the upload is refused (413).
+    /// neither the bucket's `max-size` nor `max_body_size` is smaller (default 1 GiB). Past
+    /// it the upload is refused (413) and nothing is published. Nothing is reserved: a
+    /// chunked body is stored as parts of `write_chunk_size` as it arrives.
     pub max_chunked_upload_size: u64,
     /// Largest `bulk_delete` request body in bytes (default 1 MiB).
     pub max_bulk_delete_body: usize,
@@ -103,7 +103,8 @@ pub struct ProxyConfig {
     /// 0.55 proxy CPU-s per GiB with 256 KiB, about 0.45 with 512 KiB; each streaming
     /// reader holds about one chunk).
     pub read_chunk_size: usize,
-    /// Bytes sent per storage WRITE of a large upload (default 4 MiB).
+    /// The largest object stored as one record at its key, and the size of each part of a
+    /// larger (or chunked) one (default 4 MiB); every part is one storage WRITE.
     pub write_chunk_size: usize,
     /// Upload bytes held in memory at once across all requests (default 256 MiB). Each
     /// upload reserves `min(length, write_chunk_size)` before reading its body; when the
