@@ -7,6 +7,7 @@ mod cluster;
 mod durability;
 mod faults;
 mod integrity;
+mod iterator;
 mod node_vectors;
 mod operator_metadata;
 mod operator_stats;
