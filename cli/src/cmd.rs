@@ -8,6 +8,7 @@ pub mod operator;
 pub mod proxy;
 pub mod sign;
 pub mod stat;
+pub mod sweep;
 
 /// Reads and parses the configuration file at `path`, or gives the defaults when there is
 /// none (environment variables and flags are laid over it by the caller).

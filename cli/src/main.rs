@@ -40,6 +40,8 @@ enum Command {
     Defrag(cmd::defrag::DefragArgs),
     /// Print the statistics of every node of a cluster (MONITOR_STAT).
     Stat(cmd::stat::StatArgs),
+    /// Remove the parts of uploads no object names (abandoned or replaced).
+    Sweep(cmd::sweep::SweepArgs),
     /// Print the Authorization header for a signed request.
     Sign(cmd::sign::SignArgs),
 }
@@ -69,6 +71,7 @@ fn main() -> std::process::ExitCode {
             Command::Dev(a) => cmd::dev::run(a).await,
             Command::Defrag(a) => cmd::defrag::run(a).await,
             Command::Stat(a) => cmd::stat::run(a).await,
+            Command::Sweep(a) => cmd::sweep::run(a).await,
             Command::Proxy(a) => cmd::proxy::run(a).await,
             Command::Operator(a) => cmd::operator::run(a).await,
             Command::Bucket(a) => cmd::bucket::run(a).await,

@@ -29,14 +29,19 @@
 //!    one small WRITE) or the previous version. Groups that missed it differ until
 //!    recovery copies the newer stamp across.
 //! 4. After: the previous version's parts (an overwrite or delete) are garbage once no
-//!    manifest names them; a sweep removes them after a grace period that lets readers
-//!    holding the old manifest finish.
+//!    manifest names them; the proxy that replaced or deleted the object removes them
+//!    after [`REPLACED_PARTS_GRACE`] (readers holding the old manifest finish first), and
+//!    a [`sweep`] removes what a stopped proxy left behind.
+//!
+//! A sweep never removes an upload whose record was rewritten within its grace period: a
+//! running upload rewrites its record every minute.
 
 pub mod cleanup;
 pub mod manifest;
 pub mod read;
 pub mod record_kind;
 pub mod stamp;
+pub mod sweep;
 pub mod upload_id;
 pub mod upload_record;
 mod wire;
@@ -46,6 +51,7 @@ pub use cleanup::{REPLACED_PARTS_GRACE, remove_object};
 pub use manifest::{Manifest, PartSlice};
 pub use read::{ObjectBody, ObjectHead, ReadError, head, open, read_range};
 pub use record_kind::RecordKind;
+pub use sweep::{SweepError, SweepOptions, SweepReport, sweep};
 pub use upload_id::{UploadId, parts_namespace};
 pub use upload_record::UploadRecord;
 pub use wire::FormatError;

@@ -339,3 +339,105 @@ async fn aborted_uploads_keep_the_previous_version_on_real_elliptics() {
     };
     aborted_uploads_keep_the_previous_version(&cluster).await;
 }
+
+/// `backrunner sweep` against the cluster; its JSON report.
+async fn run_sweep(cluster: &Cluster, dry_run: bool) -> serde_json::Value {
+    let mut cmd = backrunner_tests::backrunner_command("sweep");
+    cmd.args([
+        "--remote",
+        &cluster.remotes[0],
+        "--groups",
+        "1,2",
+        "--grace-secs",
+        "0",
+    ]);
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    let out = cmd.output().await.unwrap();
+    assert!(out.status.success(), "sweep failed: {out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// A proxy killed mid-upload leaves parts no object names; an overwrite by a small upload
+/// leaves the big version's parts; the sweep removes exactly those, and the live objects
+/// read back whole.
+async fn sweep_removes_what_no_object_names(cluster: &Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut proxies = cluster.proxies(dir.path(), 1).await;
+    let proxy = &proxies[0];
+    let live = payload(7, 12 << 20);
+    let (status, _) = proxy.post("/upload/media/live", &[], live.clone()).await;
+    assert_eq!(status, 200);
+    let (status, _) = proxy
+        .post("/upload/media/replaced", &[], payload(8, 12 << 20))
+        .await;
+    assert_eq!(status, 200);
+    let small = payload(9, 1000);
+    let (status, _) = proxy
+        .post("/upload/media/replaced", &[], small.clone())
+        .await;
+    assert_eq!(status, 200);
+
+    // 9 MiB of a 12 MiB upload, then the proxy dies.
+    let next = payload(10, 12 << 20);
+    let pieces: Vec<Result<Bytes, std::io::Error>> = next[..9 << 20]
+        .chunks(1 << 20)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let body = futures_util::stream::iter(pieces).chain(futures_util::stream::pending());
+    let upload = proxy
+        .http
+        .post(proxy.url("/upload/media/live"))
+        .header("content-length", (12 << 20).to_string())
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let upload = tokio::spawn(upload);
+    // Wait until the proxy has stored some parts: a dry run sees two unnamed uploads.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = run_sweep(cluster, true).await;
+        if report["unnamed"] == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{report}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proxies.clear();
+    let _ = upload.await;
+
+    let report = run_sweep(cluster, false).await;
+    assert_eq!(report["unnamed"], 2, "{report}");
+    assert_eq!(report["live"], 1, "{report}");
+    assert!(
+        report["removed_parts"].as_u64().unwrap() >= 3 + 2,
+        "{report}"
+    );
+    assert_eq!(report["errors"], 0, "{report}");
+    let again = run_sweep(cluster, false).await;
+    assert_eq!(
+        (again["uploads"].clone(), again["unnamed"].clone()),
+        (1.into(), 0.into()),
+        "{again}"
+    );
+    for group in [1, 2] {
+        assert!(cluster.group_copy(group, "live").await.unwrap() == live);
+        assert!(cluster.group_copy(group, "replaced").await.unwrap() == small);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_removes_what_no_object_names_on_our_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::ours(dir.path()).await;
+    sweep_removes_what_no_object_names(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_removes_what_no_object_names_on_real_elliptics() {
+    let Some(cluster) = Cluster::oracle().await else {
+        return;
+    };
+    sweep_removes_what_no_object_names(&cluster).await;
+}

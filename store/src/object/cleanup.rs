@@ -11,14 +11,15 @@ use futures_util::StreamExt;
 
 use super::upload_id::UploadId;
 
-/// How many removals run at once.
-const CONCURRENCY: usize = 8;
+/// How many removals run at once (a sweep's search for parts tolerates this many holes).
+pub(crate) const CONCURRENCY: usize = 8;
 
 /// Removes parts `0..parts` of `upload`, then its upload record, from every group of
 /// `parts_session` (a session in the parts namespace). Missing records are not an error.
 /// Returns how many removals failed for another reason.
 pub async fn remove_upload(parts_session: &Session, upload: UploadId, parts: u32) -> usize {
-    let keys: Vec<Vec<u8>> = (0..parts).map(|n| upload.part_key(n)).collect();
+    // From the last part down: a removal cut short leaves a prefix a sweep can find.
+    let keys: Vec<Vec<u8>> = (0..parts).rev().map(|n| upload.part_key(n)).collect();
     let mut failed = 0;
     let mut removals = futures_util::stream::iter(keys)
         .map(|k| async move { parts_session.remove(&k).await })

@@ -28,7 +28,7 @@ use super::read::head;
 use super::record_kind::RecordKind;
 use super::stamp::write_stamp;
 use super::upload_id::{UploadId, parts_namespace};
-use super::upload_record::UploadRecord;
+use super::upload_record::{REFRESH, UploadRecord};
 
 /// The `-77` a group answers a `CAS_TIMESTAMP` write with when it holds a newer record.
 const EBADFD: i32 = -77;
@@ -213,6 +213,7 @@ async fn parts(
         .namespace(parts_namespace(&namespace))
         .timestamp(None);
     let record = UploadRecord {
+        upload,
         namespace,
         key: key.to_vec(),
         started: DnetTime::now(),
@@ -236,7 +237,19 @@ async fn parts(
     let mut sizes = Vec::new();
     let mut total = 0u64;
     let mut current = first;
+    let mut refreshed = std::time::Instant::now();
     loop {
+        if refreshed.elapsed() >= REFRESH {
+            // Still alive: a sweep leaves recently written records alone.
+            let refresh = record_session.clone().groups(alive.clone());
+            if let Err(e) = refresh
+                .write(&record_key, &record[..], record.len() as u64, 0)
+                .await
+            {
+                tracing::warn!(%upload, error = %e, "could not refresh the upload record");
+            }
+            refreshed = std::time::Instant::now();
+        }
         let len = current.len() as u64;
         let n = u32::try_from(sizes.len())
             .ok()
