@@ -180,3 +180,61 @@ async fn oracle_cli_manages_buckets_and_reads_statistics() {
         .collect();
     assert!(backends.len() >= 2, "{stat}");
 }
+
+/// `protocol_version = "auto"` against a 3.0 cluster tries 2.26 once per client, not once
+/// per connection: the node the client meets first logs one `VERSION MISMATCH`, the
+/// nodes it discovers none. A fixed 2.26 says what to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_auto_version_is_learnt_once_per_cluster() {
+    use elliptics::client::VersionPolicy;
+    use elliptics::proto::ProtocolVersion;
+    use elliptics::{Client, ClientConfig};
+
+    let Some(cluster) = OracleCluster::start(&[1, 2]).await else {
+        return;
+    };
+    let mismatches = |i: usize| {
+        std::fs::read_to_string(cluster.data_dir(i).join("node.log"))
+            .unwrap_or_default()
+            .matches("VERSION MISMATCH")
+            .count()
+    };
+    let before = [mismatches(0), mismatches(1)];
+    let client = Client::connect(ClientConfig {
+        remotes: vec![cluster.addrs[0]],
+        protocol_version: VersionPolicy::Auto,
+        ..cluster.client_config()
+    })
+    .await
+    .unwrap();
+    assert!(
+        backrunner_tests::wait_until(std::time::Duration::from_secs(30), async || client
+            .nodes()
+            .len()
+            == 2)
+        .await
+    );
+    assert!(
+        backrunner_tests::wait_until(std::time::Duration::from_secs(10), async || mismatches(0)
+            > before[0])
+        .await,
+        "the first node logged the 2.26 attempt"
+    );
+    assert_eq!(
+        mismatches(1),
+        before[1],
+        "the discovered node saw a 2.26 attempt"
+    );
+    client.shutdown().await;
+
+    let refused = Client::connect(ClientConfig {
+        remotes: vec![cluster.addrs[0]],
+        protocol_version: VersionPolicy::Fixed(ProtocolVersion::V2_26),
+        ..cluster.client_config()
+    })
+    .await
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(refused.contains("protocol_version"), "{refused}");
+}

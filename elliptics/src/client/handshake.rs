@@ -21,7 +21,8 @@ pub enum VersionPolicy {
     Fixed(ProtocolVersion),
     /// Try 2.26 first; when the node resets the connection right after the handshake
     /// request (or answers -71 / an incompatible version), retry with 3.0. The version
-    /// that worked is remembered per address and tried first next time.
+    /// that worked is remembered per address and tried first next time, and tried first
+    /// with nodes not connected yet.
     #[default]
     Auto,
 }
@@ -90,8 +91,17 @@ pub(crate) async fn establish(
             }
         }
     }
+    // A node of another major.minor hangs up on the handshake without saying why.
+    let hint = match candidates {
+        [only] => format!(
+            " — the node most likely speaks another protocol version than {only} (a 3.0 node \
+             refuses 2.26 and the reverse): set protocol_version to \"auto\" or to the \
+             cluster's version"
+        ),
+        _ => String::new(),
+    };
     Err(Error::Protocol(format!(
-        "handshake with {addr} failed: {}",
+        "handshake with {addr} failed: {}{hint}",
         rejections.join("; ")
     )))
 }

@@ -103,6 +103,18 @@ impl ClientInner {
         }
     }
 
+    /// The version to try first with `addr`: what worked with it before, else what worked
+    /// with any node of the cluster (so `auto` against a 3.0 cluster tries 2.26 only on
+    /// the very first connection, instead of leaving a `VERSION MISMATCH` error in every
+    /// node's log once per connection).
+    fn remembered_version(&self, addr: &NodeAddr) -> Option<ProtocolVersion> {
+        let versions = lock(&self.versions);
+        versions
+            .get(addr)
+            .or_else(|| versions.values().next())
+            .copied()
+    }
+
     /// The live connection to `addr`, or a new one (handshake, routes applied). A failed
     /// attempt puts the address on the reconnect list.
     pub async fn connect_node(&self, addr: NodeAddr) -> Result<Conn, Error> {
@@ -112,7 +124,7 @@ impl ClientInner {
         if self.is_shut_down() {
             return Err(Error::ConnectionClosed);
         }
-        let remembered = lock(&self.versions).get(&addr).copied();
+        let remembered = self.remembered_version(&addr);
         let candidates = self.config.protocol_version.candidates(remembered);
         let est = match establish(addr, &candidates, self.params()).await {
             Ok(est) => est,
@@ -154,7 +166,7 @@ impl ClientInner {
         if self.is_shut_down() {
             return Err(Error::ConnectionClosed);
         }
-        let remembered = lock(&self.versions).get(&addr).copied();
+        let remembered = self.remembered_version(&addr);
         let candidates = self.config.protocol_version.candidates(remembered);
         let est = establish(addr, &candidates, self.params()).await?;
         lock(&self.versions).insert(addr, est.version);
