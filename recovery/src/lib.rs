@@ -1,18 +1,52 @@
-//! Replica recovery between Elliptics groups: what `backrunner recover` will run.
+//! Replica recovery between Elliptics groups: what `backrunner recover` runs.
 //!
-//! This first part is the planner ([`plan`], pure): listings of N groups (id → timestamp,
-//! size, user flags of every committed record, [`listing`]) → per id, the newest version
-//! wins — greatest timestamp, then larger size, then larger user flags ([`version`]) —
-//! and every group that misses it or holds an older one is a target; plus the dry-run
-//! [`Report`] (missing / older / extra per group, counts and bytes).
+//! 1. **Scan** ([`scan`]): every backend of every group, as the client's route table lists
+//!    them, is walked by a key-only ITERATOR into one [`GroupListing`] per group: id →
+//!    (timestamp, size, user flags) of every committed record.
+//! 2. **Plan** ([`plan`], pure): per id, the newest version wins — greatest timestamp, then
+//!    larger size, then larger user flags ([`version`]) — and every group that misses it
+//!    or holds an older one is a target. The [`Report`] (missing / older / extra per
+//!    group, counts and bytes) is complete before anything is written: a dry run stops
+//!    there.
+//! 3. **Copy** ([`executor`], [`copy`]): in ascending id order, the newest version is read
+//!    by id from a group holding it and streamed to the targets by id, with its timestamp
+//!    and user flags and `CAS_TIMESTAMP`, so a foreground write that is newer is never
+//!    overwritten (-77: counted as *already newer*). Paced by bytes/s and keys/s token
+//!    buckets and a latency-proportional rest ([`limiter`]); progress is checkpointed so
+//!    a killed run resumes without a new scan ([`checkpoint`]).
 //!
-//! Memory: one entry per id per group, 96 bytes (the 64-byte id, the timestamp, size and
-//! user flags). Decisions are computed while they are consumed, never stored.
+//! # Memory
+//! One entry per id per group: 96 bytes (the 64-byte id, the timestamp, size and user
+//! flags), plus up to as much again while a listing grows — about 1 GB per 10 million ids
+//! per group. Decisions are computed while they are consumed, never stored; records are
+//! streamed in the client's chunks (at most two 4 MiB write chunks per copy in flight).
+//!
+//! # Not yet
+//! Deletes: ITERATOR does not list removed records, so a key removed while a group was
+//! away is copied back from the group that still has it, and `removed` is always 0.
+//! Delete tombstones (kept with their timestamps) come in a later step. Content is not
+//! compared: two records of the same timestamp, size and flags count as the same version.
 
+pub mod checkpoint;
+pub mod copy;
+pub mod error;
+pub mod executor;
+pub mod limiter;
 pub mod listing;
 pub mod plan;
+pub mod progress;
+pub mod recover;
+pub mod scan;
+pub mod summary;
 pub mod version;
 
+pub use checkpoint::Checkpoint;
+pub use error::RecoveryError;
+pub use executor::ExecuteOptions;
+pub use limiter::Limits;
 pub use listing::{GroupListing, ListingBuilder};
 pub use plan::{Decision, Plan, Report, Target};
+pub use progress::{Progress, ProgressSnapshot};
+pub use recover::{Observer, Quiet, RecoverConfig, RunOutcome, recover};
+pub use summary::{Summary, Totals};
 pub use version::Version;
