@@ -6,6 +6,7 @@ pub mod dev;
 pub mod node;
 pub mod operator;
 pub mod proxy;
+pub mod recover;
 pub mod sign;
 pub mod stat;
 pub mod sweep;
@@ -58,17 +59,54 @@ pub(crate) async fn bind_announced(
 pub async fn connect_remote(
     remote: &str,
 ) -> anyhow::Result<(elliptics::proto::NodeAddr, elliptics::Client)> {
+    connect(remote, elliptics::client::VersionPolicy::Auto).await
+}
+
+async fn connect(
+    remote: &str,
+    protocol_version: elliptics::client::VersionPolicy,
+) -> anyhow::Result<(elliptics::proto::NodeAddr, elliptics::Client)> {
     use anyhow::Context;
     let addr = elliptics::proto::NodeAddr::parse(remote)
         .map_err(anyhow::Error::msg)
         .context("--remote")?;
     let client = elliptics::Client::connect(elliptics::ClientConfig {
         remotes: vec![addr],
+        protocol_version,
         ..elliptics::ClientConfig::default()
     })
     .await
     .with_context(|| format!("connecting to {addr}"))?;
     Ok((addr, client))
+}
+
+/// How an admin command reaches a cluster: `--remote` and `--protocol-version`.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// Any node of the cluster, `ip:port[:family]`; the rest is learnt from its route list.
+    #[arg(long)]
+    pub remote: String,
+    /// Protocol version announced in the handshake: `auto` (2.26, then 3.0), `2.26` or
+    /// `3.0` (a real Elliptics 3.0 cluster).
+    #[arg(long, default_value = "auto")]
+    pub protocol_version: String,
+}
+
+impl ConnectArgs {
+    /// Connects an Elliptics client as the arguments say.
+    pub async fn connect(&self) -> anyhow::Result<(elliptics::proto::NodeAddr, elliptics::Client)> {
+        use anyhow::Context;
+        use elliptics::client::VersionPolicy;
+        let policy = match self.protocol_version.trim() {
+            "" | "auto" => VersionPolicy::Auto,
+            v => VersionPolicy::Fixed(
+                v.parse()
+                    .map_err(anyhow::Error::msg)
+                    .context("--protocol-version")?,
+            ),
+        };
+        connect(&self.remote, policy).await
+    }
 }
 
 /// Resolves when the process receives SIGINT or SIGTERM.

@@ -42,6 +42,8 @@ enum Command {
     Stat(cmd::stat::StatArgs),
     /// Remove the parts of uploads no object names (abandoned or replaced).
     Sweep(cmd::sweep::SweepArgs),
+    /// Copy the newest version of every key to the groups that miss it or hold an older one.
+    Recover(cmd::recover::RecoverArgs),
     /// Print the Authorization header for a signed request.
     Sign(cmd::sign::SignArgs),
 }
@@ -75,6 +77,7 @@ fn main() -> std::process::ExitCode {
             Command::Proxy(a) => cmd::proxy::run(a).await,
             Command::Operator(a) => cmd::operator::run(a).await,
             Command::Bucket(a) => cmd::bucket::run(a).await,
+            Command::Recover(a) => cmd::recover::run(a).await,
             Command::Sign(a) => cmd::sign::run(a),
         }
     });

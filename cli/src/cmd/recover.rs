@@ -1,0 +1,137 @@
+//! `backrunner recover`: copies the newest version of every key the given groups hold to
+//! the groups that miss it or hold an older one (the `backrunner-recovery` crate does the
+//! work). Progress and the dry-run report go to stderr; the last line of stdout is one
+//! JSON object (the run's summary), printed whether the run succeeded or not.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use backrunner_recovery::limiter::DEFAULT_TRANQUILITY;
+use backrunner_recovery::{
+    ExecuteOptions, Limits, Observer, Progress, RecoverConfig, Report, recover,
+};
+use tokio::sync::watch;
+
+use super::ConnectArgs;
+
+/// Arguments of `backrunner recover`.
+#[derive(Debug, clap::Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// The groups to reconcile, comma-separated (at least two), e.g. `1,2`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    groups: Vec<u32>,
+    /// Scan and report missing / older / extra keys per group; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Cap on the bytes written per second (all target groups together).
+    #[arg(long)]
+    max_bytes_per_sec: Option<u64>,
+    /// Cap on the record copies per second (one per key per target group).
+    #[arg(long)]
+    max_keys_per_sec: Option<u64>,
+    /// Progress file: a killed run restarted with the same file resumes where it stopped
+    /// (the scan's plan is kept beside it in `<FILE>.plan`).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// After each key, rest this many times as long as its copy took (0 = never rest).
+    #[arg(long, default_value_t = DEFAULT_TRANQUILITY)]
+    tranquility: f64,
+    /// Keys copied at once.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Seconds between progress lines on stderr (0 = none).
+    #[arg(long, default_value_t = 5)]
+    progress_secs: u64,
+}
+
+/// Prints the plan's report on stderr.
+struct Printer;
+
+impl Observer for Printer {
+    fn planned(&self, r: &Report, resumed: bool) {
+        let from = if resumed {
+            " (from the checkpoint)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "recover: {} ids, {} records, {} diverge{from}: {} copies to make ({} missing, {} older), {} bytes",
+            r.scanned,
+            r.records,
+            r.divergent,
+            r.copies(),
+            r.missing,
+            r.older,
+            r.copy_bytes()
+        );
+        for g in &r.per_group {
+            eprintln!(
+                "recover:   group {}: {} records ({} B); missing {} ({} B), older {} ({} B), extra {} ({} B), uncommitted {}",
+                g.group,
+                g.records,
+                g.bytes,
+                g.missing,
+                g.missing_bytes,
+                g.older,
+                g.older_bytes,
+                g.extra,
+                g.extra_bytes,
+                g.uncommitted
+            );
+        }
+    }
+}
+
+/// Runs the recovery.
+pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
+    let config = RecoverConfig {
+        dry_run: args.dry_run,
+        checkpoint: args.checkpoint.clone(),
+        execute: ExecuteOptions {
+            concurrency: args.concurrency,
+            limits: Limits {
+                bytes_per_sec: args.max_bytes_per_sec,
+                keys_per_sec: args.max_keys_per_sec,
+                tranquility: args.tranquility,
+            },
+            ..ExecuteOptions::default()
+        },
+        ..RecoverConfig::new(args.groups.clone())
+    };
+    config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (_, client) = args.connect.connect().await?;
+    let session = client.session();
+    let progress = Progress::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let signals = tokio::spawn(async move {
+        super::shutdown_signal().await;
+        eprintln!("recover: stopping after the copies in flight");
+        let _ = stop_tx.send(true);
+    });
+    let run = recover(&session, &config, &progress, &Printer, stop_rx);
+    tokio::pin!(run);
+    let every = Duration::from_secs(args.progress_secs.max(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break outcome,
+            _ = tick.tick(), if args.progress_secs > 0 => {
+                let p = progress.snapshot();
+                eprintln!(
+                    "recover: listed {} records; handled {} keys, copied {} ({} B), failed {}",
+                    p.listed, p.decided, p.copied_keys, p.copied_bytes, p.failed
+                );
+            }
+        }
+    };
+    signals.abort();
+    println!("{}", outcome.summary.to_json_line());
+    client.shutdown().await;
+    match outcome.error {
+        None => Ok(()),
+        // One line: the error's own message says what its source said.
+        Some(e) => Err(anyhow::anyhow!("recover: {e}")),
+    }
+}
