@@ -24,6 +24,7 @@ mod proxy_range;
 mod proxy_selection;
 mod proxy_support;
 mod proxy_transport;
+mod recovery;
 mod write_stamps;
 
 use bytes::Bytes;
