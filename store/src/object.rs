@@ -15,6 +15,12 @@
 //! Record kinds are told apart by `user_flags` ([`RecordKind`]), which Elliptics stores
 //! with each record and returns on READ and ITERATOR.
 //!
+//! A delete writes a stamped **tombstone** over the key instead of removing the record:
+//! recovery copies the newest version of every key between groups, and a tombstone is that
+//! version, so a deleted object never comes back from a group that missed the delete. A
+//! sweep removes tombstones after a retention period (recovery must have run by then).
+//! An original Backrunner reads a tombstone as a 4-byte object.
+//!
 //! Every write of a key carries `CAS_TIMESTAMP` with the upload's [stamp](stamp): each group
 //! keeps the newest version whichever order writes arrive in, so groups converge on the
 //! same winner, and recovery picks by the same rule.
@@ -55,4 +61,4 @@ pub use sweep::{SweepError, SweepOptions, SweepReport, sweep};
 pub use upload_id::{UploadId, parts_namespace};
 pub use upload_record::UploadRecord;
 pub use wire::FormatError;
-pub use write::{Layout, ObjectWrite, WriteSizes, write_object};
+pub use write::{Layout, ObjectWrite, TOMBSTONE_BYTES, WriteSizes, write_object, write_tombstone};

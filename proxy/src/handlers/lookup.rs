@@ -24,6 +24,10 @@ pub async fn lookup(
     let session = request.data_session(&state)?;
     let (results, head) = join(session.lookup(key), object::head(&session, key)).await;
     let results = results.map_err(|e| storage_error("lookup", &e))?;
+    if matches!(&head, Err(e) if e.is_not_found()) {
+        // Deleted: the groups hold its tombstone.
+        return Err(ApiError::NotFound);
+    }
     let mut reply = GroupReply::new(&session.id(key), &results);
     if let Ok(ObjectHead {
         size,

@@ -58,6 +58,9 @@ pub async fn redirect(
     let key = &request.target.key;
     let (results, head) = join(session.lookup(key), object::head(&session, key)).await;
     let results = results.map_err(|e| storage_error("lookup", &e))?;
+    if matches!(&head, Err(e) if e.is_not_found()) {
+        return Err(ApiError::NotFound);
+    }
     if let Ok(ObjectHead {
         manifest: Some(_), ..
     }) = head

@@ -1,4 +1,5 @@
-//! Removing what an upload stored in the parts namespace: its parts and its upload record.
+//! Removing what an upload stored in the parts namespace (its parts and its upload
+//! record), and deleting objects (a tombstone over the key, the parts a little later).
 //!
 //! [`PartsCleanup`] is armed while an upload writes parts; if the upload fails, loses to a
 //! newer version everywhere, or its future is dropped (the client went away mid-body), the
@@ -120,25 +121,44 @@ pub fn remove_replaced(object_session: &Session, manifest: &super::Manifest) {
     });
 }
 
-/// Removes the object `key` in every group of `session` (whatever its layout). When it was
-/// stored in parts and no group still holds its manifest, the parts follow after
-/// [`REPLACED_PARTS_GRACE`]. Fails only when every group failed, as `Session::remove`.
+/// Deletes the object `key` in every group of `session` (whatever its layout) by writing
+/// a stamped tombstone over it, so that recovery between groups carries the delete instead
+/// of bringing an older copy back. `Err(NotFound)` when no group has the object. When it
+/// was stored in parts and every group now holds the tombstone (or something newer), the
+/// parts follow after [`REPLACED_PARTS_GRACE`]. Fails when every group failed.
 pub async fn remove_object(
     session: &Session,
     key: &[u8],
 ) -> Result<Vec<elliptics::client::GroupResult<()>>, elliptics::Error> {
-    let previous = super::head(session, key)
-        .await
-        .ok()
-        .and_then(|h| h.manifest);
-    let results = session.remove(key).await?;
-    let everywhere = results.iter().all(|r| {
-        r.result
-            .as_ref()
-            .map_or_else(elliptics::Error::is_not_found, |_| true)
-    });
+    let previous = match super::head(session, key).await {
+        Ok(head) => head.manifest,
+        Err(e) if e.is_not_found() => return Err(elliptics::Error::NotFound),
+        // Unreadable (e.g. mid-overwrite): delete anyway; the parts are left to a sweep.
+        Err(_) => None,
+    };
+    let written = super::write::write_tombstone(session, key).await?;
+    let everywhere = written.results.iter().all(|r| r.is_ok())
+        && written.results.len() + written.superseded.len() == session.options().groups.len();
     if let Some(manifest) = previous.filter(|_| everywhere) {
         remove_replaced(session, &manifest);
     }
+    let superseded = written
+        .superseded
+        .iter()
+        .map(|g| elliptics::client::GroupResult {
+            group: *g,
+            addr: None,
+            backend_id: -1,
+            elapsed: std::time::Duration::ZERO,
+            result: Ok(()),
+        });
+    let mut results: Vec<_> = written
+        .results
+        .into_iter()
+        .map(|r| r.map(|_| ()))
+        .chain(superseded)
+        .collect();
+    let order = &session.options().groups;
+    results.sort_by_key(|r| order.iter().position(|g| *g == r.group));
     Ok(results)
 }

@@ -140,6 +140,9 @@ async fn retry_checks<T, F: Future<Output = Result<T, ReadError>>>(
 async fn open_once(session: &Session, key: &[u8]) -> Result<(ObjectHead, ObjectBody), ReadError> {
     let first = session.read(key, 0, 0).await?;
     let kind = RecordKind::of(first.user_flags());
+    if kind == RecordKind::Tombstone {
+        return Err(ReadError::Storage(Error::NotFound));
+    }
     let head = ObjectHead {
         size: first.total_size(),
         timestamp: first.timestamp(),
@@ -195,6 +198,7 @@ async fn head_once(session: &Session, key: &[u8]) -> Result<ObjectHead, ReadErro
     let first = quick.read(key, 0, HEAD_BYTES).await?;
     let timestamp = first.timestamp();
     match RecordKind::of(first.user_flags()) {
+        RecordKind::Tombstone => Err(ReadError::Storage(Error::NotFound)),
         RecordKind::Manifest => {
             let manifest = match first.total_size() <= HEAD_BYTES {
                 true => collect_manifest(key, first).await?,
@@ -247,6 +251,7 @@ pub async fn read_range(
             let stream = session.read(key, offset, len).await?;
             match RecordKind::of(stream.user_flags()) {
                 RecordKind::Manifest => Err(ReadError::Changed),
+                RecordKind::Tombstone => Err(ReadError::Storage(Error::NotFound)),
                 _ => Ok(ObjectBody::single(stream)),
             }
         }

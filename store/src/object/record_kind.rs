@@ -26,6 +26,9 @@ pub enum RecordKind {
     Part,
     /// An [`UploadRecord`](super::UploadRecord): which key an upload's parts are for.
     Upload,
+    /// A deleted object: kept (stamped) so that recovery copies the delete over older
+    /// copies instead of bringing them back; removed by a sweep after a retention period.
+    Tombstone,
 }
 
 impl RecordKind {
@@ -37,6 +40,7 @@ impl RecordKind {
             RecordKind::Manifest => TAG | 1,
             RecordKind::Part => TAG | 2,
             RecordKind::Upload => TAG | 3,
+            RecordKind::Tombstone => TAG | 4,
         }
     }
 
@@ -46,6 +50,7 @@ impl RecordKind {
             f if f == RecordKind::Manifest.user_flags() => RecordKind::Manifest,
             f if f == RecordKind::Part.user_flags() => RecordKind::Part,
             f if f == RecordKind::Upload.user_flags() => RecordKind::Upload,
+            f if f == RecordKind::Tombstone.user_flags() => RecordKind::Tombstone,
             f if f & !0xffff_ffff == CHECKED_TAG => RecordKind::CheckedData(f as u32),
             _ => RecordKind::Data,
         }
@@ -64,6 +69,7 @@ mod tests {
             RecordKind::Manifest,
             RecordKind::Part,
             RecordKind::Upload,
+            RecordKind::Tombstone,
         ] {
             assert_eq!(RecordKind::of(k.user_flags()), k);
         }

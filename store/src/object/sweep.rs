@@ -10,6 +10,9 @@
 //! such object) removes the upload's parts — part 0, 1, ... until one is absent from
 //! every group — and then the record. A record that cannot be read or decoded is
 //! counted and left alone: the sweep removes only what it can name.
+//!
+//! The same walk finds tombstones (deleted objects) and removes those older than the
+//! retention period, in each group only while the record is still that tombstone.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -32,6 +35,10 @@ pub struct SweepOptions {
     pub groups: Vec<u32>,
     /// Uploads whose record was written more recently than this are left alone.
     pub grace: Duration,
+    /// Tombstones (deleted objects) older than this are removed: recovery between the
+    /// groups must have run within it, or a group that missed a delete brings the object
+    /// back.
+    pub tombstone_retention: Duration,
     /// Report only; remove nothing.
     pub dry_run: bool,
 }
@@ -51,6 +58,10 @@ pub struct SweepReport {
     pub unnamed: u64,
     /// Parts removed.
     pub removed_parts: u64,
+    /// Tombstones found (distinct keys).
+    pub tombstones: u64,
+    /// Tombstones past the retention period, removed (unless a dry run).
+    pub expired_tombstones: u64,
     /// Upload records that could not be read or decoded, or removals that failed.
     pub errors: u64,
 }
@@ -77,8 +88,13 @@ pub enum SweepError {
 /// Runs one sweep over `options.groups`.
 pub async fn sweep(client: &Client, options: &SweepOptions) -> Result<SweepReport, SweepError> {
     let mut report = SweepReport::default();
-    let records = upload_records(client, &options.groups, &mut report).await?;
+    let Listed {
+        uploads: records,
+        tombstones,
+    } = list_records(client, &options.groups, &mut report).await?;
     report.uploads = records.len() as u64;
+    report.tombstones = tombstones.len() as u64;
+    expire_tombstones(client, options, tombstones, &mut report).await;
     let now = SystemTime::now();
     let session = client.session().groups(options.groups.clone());
     for (id, written) in records {
@@ -131,15 +147,22 @@ pub async fn sweep(client: &Client, options: &SweepOptions) -> Result<SweepRepor
     Ok(report)
 }
 
-/// Every upload record of every backend of `groups`: id → newest record timestamp.
-async fn upload_records(
+/// The records a sweep acts on: id → newest record timestamp, per kind.
+#[derive(Default)]
+struct Listed {
+    uploads: BTreeMap<Id, DnetTime>,
+    tombstones: BTreeMap<Id, DnetTime>,
+}
+
+/// Every upload record and tombstone of every backend of `groups`.
+async fn list_records(
     client: &Client,
     groups: &[u32],
     report: &mut SweepReport,
-) -> Result<BTreeMap<Id, DnetTime>, SweepError> {
+) -> Result<Listed, SweepError> {
     let routes = client.route_table();
     let backends = routes.backends();
-    let mut out: BTreeMap<Id, DnetTime> = BTreeMap::new();
+    let mut out = Listed::default();
     for group in groups {
         let mine: Vec<_> = backends.iter().filter(|b| b.group == *group).collect();
         if mine.is_empty() {
@@ -163,14 +186,58 @@ async fn upload_records(
             while let Some(entry) = entries.next().await {
                 let entry = entry.map_err(listing)?;
                 report.scanned += 1;
-                if RecordKind::of(entry.user_flags) == RecordKind::Upload {
-                    let newest = out.entry(entry.key).or_insert(entry.timestamp);
-                    *newest = (*newest).max(entry.timestamp);
-                }
+                let map = match RecordKind::of(entry.user_flags) {
+                    RecordKind::Upload => &mut out.uploads,
+                    RecordKind::Tombstone => &mut out.tombstones,
+                    _ => continue,
+                };
+                let newest = map.entry(entry.key).or_insert(entry.timestamp);
+                *newest = (*newest).max(entry.timestamp);
             }
         }
     }
     Ok(out)
+}
+
+/// Removes the tombstones stamped before the retention period, group by group, each only
+/// if it is still that tombstone (a write since then replaced it otherwise).
+async fn expire_tombstones(
+    client: &Client,
+    options: &SweepOptions,
+    tombstones: BTreeMap<Id, DnetTime>,
+    report: &mut SweepReport,
+) {
+    let Some(cutoff) = SystemTime::now().checked_sub(options.tombstone_retention) else {
+        return;
+    };
+    for (id, stamp) in tombstones {
+        if stamp.to_system_time() >= cutoff {
+            continue;
+        }
+        report.expired_tombstones += 1;
+        if options.dry_run {
+            continue;
+        }
+        for group in &options.groups {
+            let one = client
+                .session()
+                .groups(vec![*group])
+                .ioflags(elliptics::proto::IoFlags::NOCSUM);
+            let still = match one.read_id(id, 0, 1).await {
+                Ok(r) => {
+                    RecordKind::of(r.user_flags()) == RecordKind::Tombstone
+                        && r.timestamp() <= stamp
+                }
+                Err(_) => false,
+            };
+            if still
+                && let Err(e) = one.remove_id(id).await
+                && !e.is_not_found()
+            {
+                report.errors += 1;
+            }
+        }
+    }
 }
 
 async fn read_record(session: &Session, id: Id) -> Result<UploadRecord, String> {

@@ -136,6 +136,22 @@ async fn single(session: &Session, key: &[u8], data: Bytes) -> Result<ObjectWrit
     )
 }
 
+/// What a tombstone holds (a record must have bytes: a real node keeps the old bytes when
+/// a record is overwritten with none).
+pub const TOMBSTONE_BYTES: &[u8] = b"BRT1";
+
+/// Replaces the object `key` with a tombstone stamped now, in every group of `session`
+/// (with `CAS_TIMESTAMP`: a group holding a newer write keeps it and is reported as
+/// superseded).
+pub async fn write_tombstone(session: &Session, key: &[u8]) -> Result<ObjectWrite, Error> {
+    let nonce = UploadId::random();
+    let stamp = write_stamp(&nonce.0);
+    let outcome = key_session(session, stamp, RecordKind::Tombstone)
+        .write(key, TOMBSTONE_BYTES, TOMBSTONE_BYTES.len() as u64, 0)
+        .await;
+    published(outcome, &session.options().groups, Layout::Single, 0, stamp)
+}
+
 /// The session that writes an object's key: CAS on the stamp, the record's kind.
 fn key_session(session: &Session, stamp: DnetTime, kind: RecordKind) -> Session {
     let ioflags = session.options().ioflags | IoFlags::CAS_TIMESTAMP;
