@@ -119,6 +119,37 @@ impl SessionOptions {
         ))
     }
 
+    /// Compare-and-swap WRITE of the whole record `data` to `group` (§6.2 `write_cas`):
+    /// `io.flags` = session ioflags | `COMPARE_AND_SWAP`, `io.parent` = `expected` (the
+    /// SHA-512 of the data the record must hold for the write to apply; a missing record
+    /// always matches), offset 0, `io.num` = offset + length.
+    pub fn write_cas_frame(
+        &self,
+        id: Id,
+        group: u32,
+        backend: i32,
+        data: Bytes,
+        expected: Id,
+        timestamp: DnetTime,
+    ) -> Frame {
+        let io = IoAttr {
+            id,
+            parent: expected,
+            num: data.len() as u64,
+            timestamp,
+            user_flags: self.user_flags,
+            flags: self.ioflags | IoFlags::COMPARE_AND_SWAP,
+            ..IoAttr::default()
+        };
+        self.stamp(request::write(
+            GroupId::new(id, group),
+            backend,
+            self.cflags,
+            &io,
+            data,
+        ))
+    }
+
     /// READ of `size` bytes (0 = to the end) at `offset` from `group`; `extra` io flags
     /// are added to the session's (NOCSUM for later chunks).
     pub fn read_frame(
@@ -190,5 +221,28 @@ mod tests {
         assert_eq!(two[1].kind, WriteKind::Commit);
         assert_eq!(two[1].num, 20);
         assert_eq!(write_plan(0, 0, 10)[0].kind, WriteKind::Plain);
+    }
+
+    #[test]
+    fn cas_write_carries_the_expected_checksum_as_parent() {
+        use crate::proto::Codec;
+        use crate::proto::codec::Reader;
+        let opts = SessionOptions {
+            ioflags: IoFlags::NOCSUM,
+            user_flags: 9,
+            ..SessionOptions::default()
+        };
+        let id = Id::from_key(b"ns", b"k");
+        let expected = Id::checksum(b"old");
+        let ts = DnetTime { tsec: 5, tnsec: 6 };
+        let f = opts.write_cas_frame(id, 2, 3, Bytes::from_static(b"new!"), expected, ts);
+        let io = IoAttr::decode(&mut Reader::new(&f.payload)).unwrap();
+        assert_eq!(io.parent, expected);
+        assert_eq!(io.id, id);
+        assert_eq!(io.flags, IoFlags::NOCSUM | IoFlags::COMPARE_AND_SWAP);
+        assert_eq!((io.offset, io.size, io.num), (0, 4, 4));
+        assert_eq!((io.timestamp, io.user_flags), (ts, 9));
+        assert_eq!(f.header.backend_id, 3);
+        assert_eq!(&f.payload[IoAttr::SIZE..], b"new!");
     }
 }

@@ -169,6 +169,65 @@ impl Session {
         })
     }
 
+    /// Compare-and-swap WRITE (§6.2 `write_cas`) of the whole record `data` at `key`, to
+    /// every group in parallel: each group stores `data` only when the SHA-512 of what it
+    /// holds now equals `expected` ([`Id::checksum`] of the bytes read), or when it holds
+    /// nothing; otherwise it refuses with -77 (EBADFD). Groups decide independently, so
+    /// the outcome can differ per group: check every result. Fails like
+    /// [`Session::write`] (every group failed), and with [`Error::InvalidArgument`] for
+    /// data larger than one WRITE (`write_chunk_size`).
+    pub async fn write_cas(
+        &self,
+        key: &[u8],
+        data: Bytes,
+        expected: Id,
+    ) -> Result<WriteOutcome, Error> {
+        let id = self.id(key);
+        if data.len() > self.client.config().write_chunk_size {
+            return Err(Error::InvalidArgument(format!(
+                "compare-and-swap write of {} bytes, more than one chunk",
+                data.len()
+            )));
+        }
+        let span = self.span("write_cas", &id);
+        async {
+            let mut job = self.write_job(id)?;
+            let timestamp = job.timestamp;
+            let size = data.len() as u64;
+            let sends = job.states.iter().map(|s| {
+                let frame = s.route.map(|(_, backend)| {
+                    self.opts.write_cas_frame(
+                        id,
+                        s.group,
+                        backend,
+                        data.clone(),
+                        expected,
+                        timestamp,
+                    )
+                });
+                self.send_chunk(s.route, frame)
+            });
+            let replies = join_all(sends).await;
+            let no_file_info = job.no_file_info;
+            for (s, reply) in job.states.iter_mut().zip(replies) {
+                if !s.alive() {
+                    continue;
+                }
+                s.elapsed = s.start.elapsed();
+                s.result = Some(reply.and_then(|f| {
+                    s.backend_id = f.header.backend_id;
+                    match (f.payload.is_empty(), s.route) {
+                        (true, Some((addr, _))) if no_file_info => Ok(synthetic_info(addr, size)),
+                        _ => parse_file_info(&f),
+                    }
+                }));
+            }
+            job.finish()
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Sends `chunk` carrying `data` to every group still alive in parallel and records
     /// each reply; `size` is the object size reported for a bare ACK (`WRITE_NO_FILE_INFO`).
     /// Gives `data` back for [`ChunkBuffers::recycle`].
