@@ -243,6 +243,6 @@ mod tests {
         assert_eq!((io.offset, io.size, io.num), (0, 4, 4));
         assert_eq!((io.timestamp, io.user_flags), (ts, 9));
         assert_eq!(f.header.backend_id, 3);
-        assert_eq!(&f.payload[IoAttr::SIZE..], b"new!");
+        assert_eq!(&f.data[..], b"new!");
     }
 }
