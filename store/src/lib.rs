@@ -8,6 +8,8 @@
 //! - [`ownership`]: who manages a bucket (a Kubernetes resource, or nobody);
 //! - [`object`]: how an object's bytes are laid out (one record, or parts and a manifest)
 //!   so readers always see one whole upload;
+//! - [`index`]: the bucket key index (journals, segments, shard states, root) and
+//!   [`index::BucketIndex`], which lists, compacts and counts;
 //! - [`metadata_store`]: [`MetadataStore`], the one type that reads and writes all of the
 //!   above in the metadata groups, with one write rule.
 //!
@@ -16,6 +18,7 @@
 
 pub mod bucket;
 pub mod bucket_list;
+pub mod index;
 pub mod metadata_store;
 pub mod object;
 pub mod ownership;
