@@ -116,10 +116,7 @@ pub async fn copy_decision(session: &Session, d: &Decision, pacer: &Arc<Pacer>) 
             }
         }
     }
-    let rest = pacer.rest_after(out.busy);
-    if !rest.is_zero() {
-        tokio::time::sleep(rest).await;
-    }
+    pacer.rest(out.busy).await;
     out
 }
 

@@ -20,6 +20,13 @@
 //! one copy lane keeps the nodes busy at most `1 / (1 + k)` of the time. 0 turns it off.
 //! The pause and the caps do not add up: tokens keep filling while a copy rests, so the
 //! run goes at the slower of the two.
+//!
+//! Rests are owed, not taken at once: a small record keeps the nodes busy for a fraction
+//! of a millisecond, and the timer would turn each such rest into a millisecond or more
+//! (measured: 13 times slower than asked with 4 KiB records). The pacer adds each
+//! record's rest to a debt shared by all copies and a copy sleeps the debt when it
+//! reaches [`MIN_REST`]; a sleep longer than asked is credited back. So over many records
+//! the rest is `tranquility` times the busy time, as asked.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -31,6 +38,9 @@ pub const BURST: Duration = Duration::from_millis(50);
 
 /// Default tranquility: a copy rests as long as it worked.
 pub const DEFAULT_TRANQUILITY: f64 = 1.0;
+
+/// Owed rest is slept once it reaches this much.
+pub const MIN_REST: Duration = Duration::from_millis(10);
 
 /// The caps and the back-off of a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,6 +122,8 @@ pub struct Pacer {
     bytes: Option<RateLimiter>,
     keys: Option<RateLimiter>,
     tranquility: f64,
+    /// Rest owed, in seconds (negative: rested more than owed).
+    owed: Mutex<f64>,
 }
 
 impl Pacer {
@@ -125,6 +137,7 @@ impl Pacer {
             } else {
                 0.0
             },
+            owed: Mutex::new(0.0),
         }
     }
 
@@ -144,9 +157,29 @@ impl Pacer {
         }
     }
 
-    /// The rest after a record whose copy kept the nodes busy for `busy`.
+    /// The rest a record whose copy kept the nodes busy for `busy` adds to the debt.
     pub fn rest_after(&self, busy: Duration) -> Duration {
         busy.mul_f64(self.tranquility)
+    }
+
+    /// Adds the rest owed for `busy` and sleeps the debt once it reaches [`MIN_REST`];
+    /// returns the time slept.
+    pub async fn rest(&self, busy: Duration) -> Duration {
+        let due = {
+            let mut owed = self.owed.lock().unwrap_or_else(PoisonError::into_inner);
+            *owed += self.rest_after(busy).as_secs_f64();
+            if *owed < MIN_REST.as_secs_f64() {
+                return Duration::ZERO;
+            }
+            // Taken now, so concurrent copies do not sleep the same debt twice.
+            std::mem::take(&mut *owed)
+        };
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs_f64(due)).await;
+        let slept = start.elapsed();
+        let mut owed = self.owed.lock().unwrap_or_else(PoisonError::into_inner);
+        *owed -= slept.as_secs_f64() - due;
+        slept
     }
 }
 
@@ -220,5 +253,28 @@ mod tests {
             ..Limits::default()
         });
         assert_eq!(off.rest_after(Duration::from_secs(1)), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn small_rests_add_up_to_the_asked_total() {
+        let p = Pacer::new(&Limits {
+            tranquility: 1.5,
+            ..Limits::default()
+        });
+        let start = Instant::now();
+        let mut slept = Duration::ZERO;
+        for _ in 0..1000 {
+            slept += p.rest(Duration::from_micros(200)).await;
+        }
+        // 1000 × 0.3 ms = 300 ms, slept in slices of at least 10 ms.
+        let total = start.elapsed().as_secs_f64();
+        assert!((total - 0.3).abs() < 0.011, "rested {total} s");
+        assert!(slept >= Duration::from_millis(290));
+        assert_eq!(
+            Pacer::new(&Limits::default())
+                .rest(Duration::from_micros(10))
+                .await,
+            Duration::ZERO
+        );
     }
 }
