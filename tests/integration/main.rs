@@ -6,6 +6,7 @@
 mod cluster;
 mod durability;
 mod faults;
+mod index;
 mod integrity;
 mod iterator;
 mod node_vectors;
