@@ -21,11 +21,17 @@
 //! per group. Decisions are computed while they are consumed, never stored; records are
 //! streamed in the client's chunks (at most two 4 MiB write chunks per copy in flight).
 //!
-//! # Not yet
-//! Deletes: ITERATOR does not list removed records, so a key removed while a group was
-//! away is copied back from the group that still has it, and `removed` is always 0.
-//! Delete tombstones (kept with their timestamps) come in a later step. Content is not
-//! compared: two records of the same timestamp, size and flags count as the same version.
+//! # Deletes
+//! ITERATOR does not list records removed by DEL, so a key removed that way while a group
+//! was away is copied back from the group that still has it. Backrunner's own deletes
+//! write a stamped tombstone record instead (`store::object`): the newest version of the
+//! key, which recovery copies like any other, so the delete reaches every group — as long
+//! as recovery runs before `backrunner sweep` expires the tombstone (7 days by default).
+//! The report counts the copies that delete a live object as `removed`.
+//!
+//! # Not compared
+//! Content: two records of the same timestamp, size and flags count as the same version
+//! (ITERATOR gives no checksum).
 
 pub mod checkpoint;
 pub mod copy;

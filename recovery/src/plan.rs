@@ -5,9 +5,14 @@
 //! Rule per id: the newest [`Version`] any group lists wins (see [`crate::version`] for the
 //! order); the groups listing exactly it are the holders (copy sources); every other group
 //! is a target — *missing* when it lists nothing for the id, *older* when it lists an older
-//! version. Ids on which all groups agree produce no decision. Nothing here removes
-//! anything: deletes are not visible to ITERATOR (removed records are not listed), so a
-//! key deleted in one group while another was away is copied back — tombstones come later.
+//! version. Ids on which all groups agree produce no decision.
+//!
+//! Deletes: a record removed by DEL is not listed by ITERATOR, so such a key is copied back
+//! from a group that still has it. Backrunner deletes objects by writing a stamped
+//! *tombstone* record instead (`store::object::RecordKind::Tombstone`): the newest version,
+//! copied like any other, so the delete reaches every group. Given the tombstone's
+//! `user_flags` ([`Plan::with_tombstone`]), the report counts as *removed* the targets
+//! where such a copy deletes a live object (they are counted in *older* too).
 //!
 //! Memory: the listings (96 bytes per id per group) are borrowed; decisions are produced
 //! one at a time while they are consumed.
@@ -102,6 +107,9 @@ pub struct GroupReport {
     pub extra: u64,
     /// This group's bytes of them.
     pub extra_bytes: u64,
+    /// Ids whose newest version is a tombstone while this group holds a live, older one
+    /// (among `older`): the copy deletes the object here.
+    pub removed: u64,
     /// Prepared, uncommitted records left out of the listing.
     pub uncommitted: u64,
 }
@@ -121,6 +129,8 @@ pub struct Report {
     pub older: u64,
     /// Bytes to write for them.
     pub older_bytes: u64,
+    /// (id, group) pairs where a tombstone replaces a live object (among `older`).
+    pub removed: u64,
     /// Ids on which the groups disagree (decisions).
     pub divergent: u64,
     /// Per group, in the order the groups were given.
@@ -147,8 +157,15 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Plans over `listings` (one per group, each group once).
+    /// Plans over `listings` (one per group, each group once), without knowing tombstones
+    /// (`removed` stays 0).
     pub fn new(listings: Vec<GroupListing>) -> Plan {
+        Self::with_tombstone(listings, None)
+    }
+
+    /// Plans over `listings`; records whose `user_flags` equal `tombstone` are deletes.
+    pub fn with_tombstone(listings: Vec<GroupListing>, tombstone: Option<u64>) -> Plan {
+        let is_tombstone = |v: &Version| Some(v.user_flags) == tombstone;
         let groups: Vec<u32> = listings.iter().map(GroupListing::group).collect();
         let mut per_group: Vec<GroupReport> = listings
             .iter()
@@ -190,9 +207,12 @@ impl Plan {
                         g.missing += 1;
                         g.missing_bytes += d.newest.size;
                     }
-                    Some(_) => {
+                    Some(have) => {
                         g.older += 1;
                         g.older_bytes += d.newest.size;
+                        if is_tombstone(&d.newest) && !is_tombstone(&have) {
+                            g.removed += 1;
+                        }
                     }
                 }
             }
@@ -201,6 +221,7 @@ impl Plan {
         report.missing_bytes = per_group.iter().map(|g| g.missing_bytes).sum();
         report.older = per_group.iter().map(|g| g.older).sum();
         report.older_bytes = per_group.iter().map(|g| g.older_bytes).sum();
+        report.removed = per_group.iter().map(|g| g.removed).sum();
         report.per_group = per_group;
         Plan {
             groups,
@@ -371,6 +392,23 @@ mod tests {
             (g2.missing, g2.older, g2.extra, g2.extra_bytes),
             (1, 1, 1, 7)
         );
+    }
+
+    #[test]
+    fn a_newer_tombstone_over_a_live_object_counts_as_removed() {
+        const T: u64 = 0xdead;
+        let tomb = |tsec| Version {
+            user_flags: T,
+            ..v(tsec, 4)
+        };
+        let g1 =
+            GroupListing::from_versions(1, [(id(1), tomb(9)), (id(2), tomb(9)), (id(3), tomb(9))]);
+        let g2 = GroupListing::from_versions(2, [(id(1), v(5, 10)), (id(3), tomb(2))]);
+        let plan = Plan::with_tombstone(vec![g1.clone(), g2.clone()], Some(T));
+        let r = plan.report();
+        assert_eq!((r.missing, r.older, r.removed), (1, 2, 1));
+        assert_eq!(r.per_group[1].removed, 1);
+        assert_eq!(Plan::new(vec![g1, g2]).report().removed, 0);
     }
 
     #[test]

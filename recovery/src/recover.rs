@@ -27,6 +27,8 @@ pub struct RecoverConfig {
     pub execute: ExecuteOptions,
     /// The checkpoint file (and `<file>.plan` beside it).
     pub checkpoint: Option<PathBuf>,
+    /// The `user_flags` of a delete tombstone, to report deletes carried (`removed`).
+    pub tombstone_user_flags: Option<u64>,
 }
 
 impl RecoverConfig {
@@ -39,6 +41,7 @@ impl RecoverConfig {
             scan_concurrency: DEFAULT_SCAN_CONCURRENCY,
             execute: ExecuteOptions::default(),
             checkpoint: None,
+            tombstone_user_flags: None,
         }
     }
 
@@ -152,7 +155,7 @@ pub async fn recover(
         Ok(s) => s,
         Err(e) => return RunOutcome::failed(groups, config.dry_run, e),
     };
-    let plan = Plan::new(listings);
+    let plan = Plan::with_tombstone(listings, config.tombstone_user_flags);
     let mut summary = Summary::of_report(groups, plan.report());
     summary.dry_run = config.dry_run;
     summary.scan_seconds = round3(stats.elapsed.as_secs_f64());

@@ -64,7 +64,8 @@ pub struct Summary {
     pub older_bytes: u64,
     /// Ids on which the groups disagreed.
     pub divergent: u64,
-    /// Records removed: always 0 (delete tombstones are not implemented yet).
+    /// (id, group) pairs where the newest version is a tombstone over a live object: the
+    /// copy deletes it there (counted in `older` too; 0 when tombstones are not known).
     pub removed: u64,
     /// Record copies written by this run.
     pub copied_keys: u64,
@@ -105,6 +106,7 @@ impl Summary {
             missing_bytes: report.missing_bytes,
             older: report.older,
             older_bytes: report.older_bytes,
+            removed: report.removed,
             divergent: report.divergent,
             per_group: report.per_group.clone(),
             ..Summary::default()

@@ -133,10 +133,27 @@ proptest! {
             prop_assert_eq!(gr.extra_bytes, extra.iter().map(|v| v.size).sum::<u64>());
             prop_assert_eq!(gr.records, maps[k].len() as u64);
         }
+        prop_assert_eq!(r.removed, 0);
         prop_assert_eq!(r.missing, r.per_group.iter().map(|g| g.missing).sum::<u64>());
         prop_assert_eq!(r.older, r.per_group.iter().map(|g| g.older).sum::<u64>());
         prop_assert_eq!(r.copies(), want.iter().map(Decision::copies).sum::<u64>());
         prop_assert_eq!(r.copy_bytes(), want.iter().map(Decision::copy_bytes).sum::<u64>());
+    }
+
+    #[test]
+    fn removed_counts_tombstones_over_live_objects(input in groups(), tomb in 0u64..2) {
+        let group_ids: Vec<u32> = (1..=input.len() as u32).collect();
+        let maps = model_maps(&input);
+        let plan = Plan::with_tombstone(listings(&group_ids, &input), Some(tomb));
+        let want = model_decisions(&group_ids, &maps);
+        for (k, g) in group_ids.iter().enumerate() {
+            let removed = want
+                .iter()
+                .filter(|d| d.newest.user_flags == tomb)
+                .filter(|d| d.targets.iter().any(|t| t.group == *g && t.have.is_some_and(|h| h.user_flags != tomb)))
+                .count() as u64;
+            prop_assert_eq!(plan.report().per_group[k].removed, removed);
+        }
     }
 
     #[test]

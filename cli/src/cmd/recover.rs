@@ -10,6 +10,7 @@ use backrunner_recovery::limiter::DEFAULT_TRANQUILITY;
 use backrunner_recovery::{
     ExecuteOptions, Limits, Observer, Progress, RecoverConfig, Report, recover,
 };
+use backrunner_store::object::RecordKind;
 use tokio::sync::watch;
 
 use super::ConnectArgs;
@@ -57,18 +58,19 @@ impl Observer for Printer {
             ""
         };
         eprintln!(
-            "recover: {} ids, {} records, {} diverge{from}: {} copies to make ({} missing, {} older), {} bytes",
+            "recover: {} ids, {} records, {} diverge{from}: {} copies to make ({} missing, {} older of which {} deletes), {} bytes",
             r.scanned,
             r.records,
             r.divergent,
             r.copies(),
             r.missing,
             r.older,
+            r.removed,
             r.copy_bytes()
         );
         for g in &r.per_group {
             eprintln!(
-                "recover:   group {}: {} records ({} B); missing {} ({} B), older {} ({} B), extra {} ({} B), uncommitted {}",
+                "recover:   group {}: {} records ({} B); missing {} ({} B), older {} ({} B, {} deletes), extra {} ({} B), uncommitted {}",
                 g.group,
                 g.records,
                 g.bytes,
@@ -76,6 +78,7 @@ impl Observer for Printer {
                 g.missing_bytes,
                 g.older,
                 g.older_bytes,
+                g.removed,
                 g.extra,
                 g.extra_bytes,
                 g.uncommitted
@@ -98,6 +101,9 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
             },
             ..ExecuteOptions::default()
         },
+        // Backrunner's deletes are stamped tombstones: copied like any newer version; the
+        // report counts the copies that delete a live object.
+        tombstone_user_flags: Some(RecordKind::Tombstone.user_flags()),
         ..RecoverConfig::new(args.groups.clone())
     };
     config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
