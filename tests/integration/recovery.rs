@@ -4,8 +4,9 @@
 //! write chunk; the dry run's counts (and that it writes nothing); afterwards both groups
 //! list the same ids, timestamps, sizes and user flags by ITERATOR and hold the same
 //! bytes. Also: a run killed half-way resumes from its checkpoint and copies only the
-//! rest; a restarted node and an empty replacement node of group 2 are refilled; the
-//! bytes/s cap holds within 10%.
+//! rest; a restarted node and an empty replacement node of group 2 are refilled, and
+//! objects deleted (tombstoned) while a node was down stay deleted; the bytes/s cap holds
+//! within 10%.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -167,13 +168,15 @@ struct Expect {
     /// Per group (index 0 = group 1): missing count and bytes, older count and bytes.
     missing: [(u64, u64); 2],
     older: [(u64, u64); 2],
+    /// Per group: older live objects a tombstone replaces.
+    removed: [u64; 2],
     /// Key → the bytes both groups must end with.
     final_bytes: BTreeMap<String, Bytes>,
 }
 
 /// Writes the divergent mix: shared keys, keys of one group only, overwrites with other
-/// sizes in one group, same-stamp ties (larger size wins), and a record of 6 MiB (more
-/// than one 4 MiB write chunk) when `big`.
+/// sizes in one group, objects deleted (tombstoned) in one group, same-stamp ties (larger
+/// size wins), and a record of 6 MiB (more than one 4 MiB write chunk) when `big`.
 async fn diverge(client: &Client, big: bool) -> Expect {
     let mut e = Expect::default();
     let put_both = async |key: String, data: Bytes, ts: DnetTime, e: &mut Expect| {
@@ -223,6 +226,21 @@ async fn diverge(client: &Client, big: bool) -> Expect {
             e.ids += 1;
         }
     }
+    // Deleted in group 1 only (a stamped tombstone): the delete reaches group 2.
+    let group1 = client.session().groups(vec![1]).namespace("rec");
+    for i in 0..3u64 {
+        let key = format!("deleted/{i}");
+        put(client, &[1, 2], &key, &payload(700 + i, 3000), stamp(10), 1).await;
+        backrunner_store::object::remove_object(&group1, key.as_bytes())
+            .await
+            .unwrap();
+        let tombstone = Bytes::from_static(backrunner_store::object::TOMBSTONE_BYTES);
+        e.older[1].0 += 1;
+        e.older[1].1 += tombstone.len() as u64;
+        e.removed[1] += 1;
+        e.final_bytes.insert(key, tombstone);
+        e.ids += 1;
+    }
     // The same stamp in both groups, different sizes: the larger (group 2's) wins.
     for i in 0..3u64 {
         let key = format!("tie/{i}");
@@ -243,7 +261,7 @@ fn assert_dry_run(v: &Value, e: &Expect) {
     assert_eq!(n(v, "scanned"), e.ids, "{v}");
     assert_eq!(n(v, "missing"), e.missing[0].0 + e.missing[1].0, "{v}");
     assert_eq!(n(v, "older"), e.older[0].0 + e.older[1].0, "{v}");
-    assert_eq!(n(v, "removed"), 0);
+    assert_eq!(n(v, "removed"), e.removed[0] + e.removed[1], "{v}");
     assert_eq!(n(v, "copied_keys"), 0);
     assert_eq!(n(v, "copied_bytes"), 0);
     for (k, g) in [(0usize, 1u64), (1, 2)] {
@@ -258,6 +276,7 @@ fn assert_dry_run(v: &Value, e: &Expect) {
             e.older[k],
             "group {g}: {v}"
         );
+        assert_eq!(n(gr, "removed"), e.removed[k], "group {g}: {v}");
         // What this group has and the other lacks is what the other misses.
         assert_eq!(n(gr, "extra"), e.missing[1 - k].0, "group {g}: {v}");
     }
@@ -504,6 +523,13 @@ async fn a_restarted_node_gets_what_it_missed() {
         let bigger = payload(200 + i, 9000 + i as usize);
         put(&client, &[1, 2], &format!("k{i}"), &bigger, stamp(3), 0).await;
     }
+    // Deletes: a stamped tombstone in group 1.
+    let objects = client.session().groups(vec![1, 2]).namespace("rec");
+    for i in 30..35u64 {
+        backrunner_store::object::remove_object(&objects, format!("k{i}").as_bytes())
+            .await
+            .unwrap();
+    }
     client.shutdown().await;
 
     // With group 2 down the run cannot finish: non-zero, one line on stderr, JSON on stdout.
@@ -525,7 +551,12 @@ async fn a_restarted_node_gets_what_it_missed() {
     let (status, v) = recover(p.a.addr(), &["--dry-run"]).await;
     assert!(status.success(), "{v}");
     let g2 = group(&v, 2);
-    assert_eq!((n(g2, "missing"), n(g2, "older")), (20, 10), "{v}");
+    assert_eq!(
+        (n(g2, "missing"), n(g2, "older"), n(g2, "removed")),
+        (20, 15, 5),
+        "{v}"
+    );
+    assert_eq!(n(&v, "removed"), 5, "{v}");
     assert_eq!(
         (n(group(&v, 1), "missing"), n(group(&v, 1), "older")),
         (0, 0),
@@ -534,9 +565,20 @@ async fn a_restarted_node_gets_what_it_missed() {
 
     let (status, v) = recover(p.a.addr(), &[]).await;
     assert!(status.success(), "{v}");
-    assert_eq!(n(&v, "copied_keys"), 30, "{v}");
+    assert_eq!(n(&v, "copied_keys"), 35, "{v}");
     let listed = assert_identical(&client).await;
     assert_eq!(listed.len(), 60);
+    // The deleted objects stay deleted in both groups.
+    for g in [1, 2] {
+        let alone = client.session().groups(vec![g]).namespace("rec");
+        for i in 30..35u64 {
+            let head = backrunner_store::object::head(&alone, format!("k{i}").as_bytes()).await;
+            assert!(
+                head.as_ref().is_err_and(|e| e.is_not_found()),
+                "k{i} in group {g}: {head:?}"
+            );
+        }
+    }
     client.shutdown().await;
 }
 
