@@ -693,3 +693,141 @@ async fn index_with_group_two_down_on_our_node() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// Measurements (run with `--run-ignored only`; prints figures): index bytes per key, the
+/// time of a 1,000-key page, and keys/s paging through ~100k keys on our node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn index_measure_100k_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = start_two_groups(dir.path()).await;
+    let client = connect(&[a.addr(), b.addr()]).await;
+    let s = objects(&client, "measure");
+    let options = IndexOptions {
+        switch_grace: Duration::ZERO,
+        auto_compact: false,
+        ..IndexOptions::default()
+    };
+    let index = BucketIndex::new(&s, options.clone());
+    let n = 100_000usize;
+    let keys: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            format!(
+                "data/{:03}/{:03}/object-{i:08}.bin",
+                i % 997,
+                (i / 997) % 101
+            )
+            .into_bytes()
+        })
+        .collect();
+    let key_bytes: usize = keys.iter().map(Vec::len).sum();
+    // Committed entries only (objects need not exist for committed entries to list), in
+    // rounds of 10,000 with a compaction after each, as journals are kept small.
+    let mut commits = Duration::ZERO;
+    let mut compaction = Duration::ZERO;
+    let mut written = 0u64;
+    let mut report = None;
+    for round in keys.chunks(10_000) {
+        let start = std::time::Instant::now();
+        futures_util::stream::StreamExt::for_each_concurrent(
+            futures_util::stream::iter(round),
+            256,
+            |k| {
+                let index = &index;
+                async move {
+                    index
+                        .commit(k, stamp(), 4096, Some("\"etag\""))
+                        .await
+                        .unwrap();
+                }
+            },
+        )
+        .await;
+        commits += start.elapsed();
+        let start = std::time::Instant::now();
+        let r = index.compact().await.unwrap();
+        compaction += start.elapsed();
+        written += r.segment_bytes_written;
+        report = Some(r);
+    }
+    let state = index.usage().await.unwrap();
+    assert_eq!(state.objects, n as u64);
+    eprintln!(
+        "{n} commits (256 concurrent, group commit): {:.1}s = {:.0}/s; 10 compactions {:.2}s, \
+         {written} segment bytes written in all; last: {report:?}",
+        commits.as_secs_f64(),
+        n as f64 / commits.as_secs_f64(),
+        compaction.as_secs_f64()
+    );
+    let report = report.unwrap();
+    eprintln!(
+        "segments: {} bytes for {n} keys = {:.1} bytes/key (keys alone {:.1} bytes/key); \
+         compaction write amplification {:.1}x",
+        report.segment_bytes_written,
+        report.segment_bytes_written as f64 / n as f64,
+        key_bytes as f64 / n as f64,
+        written as f64 / report.segment_bytes_written as f64
+    );
+    // Cold instance: first page reads state, journals and one segment.
+    for round in ["cold", "warm"] {
+        let reader = match round {
+            "cold" => BucketIndex::new(&s, options.clone()),
+            _ => index.clone(),
+        };
+        let start = std::time::Instant::now();
+        let page = reader.list(&ListRequest::default()).await.unwrap();
+        eprintln!(
+            "{round} first page of {}: {:.1} ms",
+            page.entries.len(),
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    let start = std::time::Instant::now();
+    let mut token = None;
+    let mut total = 0;
+    let mut pages = Vec::new();
+    loop {
+        let t = std::time::Instant::now();
+        let page = index
+            .list(&ListRequest {
+                continuation_token: token.clone(),
+                ..ListRequest::default()
+            })
+            .await
+            .unwrap();
+        pages.push(t.elapsed());
+        total += page.entries.len();
+        match page.next_continuation_token {
+            Some(t) if page.is_truncated => token = Some(t),
+            _ => break,
+        }
+    }
+    let all = start.elapsed();
+    pages.sort();
+    eprintln!(
+        "paged {total} keys in {} pages: {:.2}s = {:.0} keys/s; page p50 {:.1} ms, p99 {:.1} ms",
+        pages.len(),
+        all.as_secs_f64(),
+        total as f64 / all.as_secs_f64(),
+        pages[pages.len() / 2].as_secs_f64() * 1000.0,
+        pages[pages.len() * 99 / 100].as_secs_f64() * 1000.0
+    );
+    assert_eq!(total, n);
+    let start = std::time::Instant::now();
+    let page = index
+        .list(&ListRequest {
+            prefix: b"data/".to_vec(),
+            delimiter: b"/".to_vec(),
+            ..ListRequest::default()
+        })
+        .await
+        .unwrap();
+    eprintln!(
+        "delimiter page: {} common prefixes in {:.1} ms",
+        page.common_prefixes.len(),
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    client.shutdown().await;
+    b.shutdown().await;
+    a.shutdown().await;
+}
