@@ -449,6 +449,69 @@ async fn a_newer_write_during_recovery_is_never_overwritten() {
     client.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_after_the_copies_in_flight_and_saves_the_checkpoint() {
+    const KEYS: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b) = start_two_groups(dir.path()).await;
+    let client = connect(&[a.addr()]).await;
+    assert!(wait_until(Duration::from_secs(10), async || client.nodes().len() == 2).await);
+    for i in 0..KEYS {
+        put(
+            &client,
+            &[1],
+            &format!("k{i}"),
+            &payload(i, 1000),
+            stamp(1),
+            0,
+        )
+        .await;
+    }
+    let cp = dir.path().join("cp");
+    let cp_arg = cp.to_str().unwrap();
+    let child = recover_command(
+        a.addr(),
+        &["--max-keys-per-sec", "20", "--checkpoint", cp_arg],
+    )
+    .spawn()
+    .unwrap();
+    let copied = || -> u64 {
+        std::fs::read(&cp)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["totals"]["copied_keys"].as_u64())
+            .unwrap_or(0)
+    };
+    assert!(wait_until(Duration::from_secs(30), async || copied() >= 10).await);
+    let pid = child.id().unwrap().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().await.unwrap();
+    let v = last_json(&out.stdout);
+    assert!(!out.status.success(), "{v}");
+    assert_eq!(
+        (v["ok"].as_bool(), v["error"].as_str()),
+        (Some(false), Some("interrupted")),
+        "{v}"
+    );
+    let done = n(&v, "copied_keys");
+    assert!(done < KEYS, "{v}");
+    // Everything copied before the stop is in the checkpoint.
+    assert_eq!(copied(), done);
+    let (status, v) = recover(a.addr(), &["--checkpoint", cp_arg, "--tranquility", "0"]).await;
+    assert!(status.success(), "{v}");
+    assert_eq!(
+        (n(&v, "skipped"), n(&v, "copied_keys")),
+        (done, KEYS - done),
+        "{v}"
+    );
+    assert_identical(&client).await;
+    client.shutdown().await;
+}
+
 /// Node `a` (a task, group 1) and node `b` (a process on a fixed port, group 2, joining a).
 struct WithProcess {
     dir: tempfile::TempDir,
