@@ -172,4 +172,9 @@ async fn main() {
         );
     }
     client.shutdown().await;
+    // About 3 GB of blobs: not kept.
+    let (mut n1, mut n2) = (n1, n2);
+    n1.kill9().await;
+    n2.kill9().await;
+    let _ = std::fs::remove_dir_all(&a.dir);
 }
