@@ -11,8 +11,8 @@ use crate::access_log::around_request;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::handlers::{
-    bulk_delete, delete as delete_key, get as get_key, lookup, monitoring, nobucket_upload, ping,
-    redirect, stat, static_file, upload,
+    bulk_delete, delete as delete_key, get as get_key, list, lookup, monitoring, nobucket_upload,
+    ping, redirect, stat, static_file, upload,
 };
 use crate::state::AppState;
 
@@ -34,6 +34,7 @@ fn mount(router: Router<AppState>, endpoint: Endpoint) -> Router<AppState> {
             post(nobucket_upload::nobucket_upload).put(nobucket_upload::nobucket_upload)
         }
         Endpoint::Get => get(get_key::get),
+        Endpoint::List => get(list::list),
         Endpoint::Lookup => get(lookup::lookup),
         Endpoint::Redirect => get(redirect::redirect),
         Endpoint::Delete => post(delete_key::delete)

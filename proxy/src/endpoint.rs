@@ -54,6 +54,8 @@ endpoints! {
         routes ["/nobucket_upload/{*key}"];
     /// `GET|HEAD /get/{bucket}/{key}`.
     Get: segment "get", label "get", routes ["/get/{*target}"];
+    /// `GET /list/{bucket}?prefix=&delimiter=&start-after=&continuation-token=&max-keys=`.
+    List: segment "list", label "list", routes ["/list/{*target}"];
     /// `GET /lookup/{bucket}/{key}`.
     Lookup: segment "lookup", label "lookup", routes ["/lookup/{*target}"];
     /// `GET /redirect/{bucket}/{key}`: 302 to the blob region on a storage host.

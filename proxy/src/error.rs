@@ -26,6 +26,16 @@ pub enum ApiError {
     /// 403: credentials were presented and refused.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// 403: a new key in a bucket that holds its `max-keys` objects (`quota.maxObjects`).
+    #[error(
+        "bucket '{bucket}' holds its limit of {limit} objects (max-keys); overwrite or delete a key instead"
+    )]
+    ObjectLimit {
+        /// The bucket.
+        bucket: String,
+        /// Its `max-keys`.
+        limit: u64,
+    },
     /// 404: no such bucket.
     #[error("bucket '{0}' not found")]
     BucketNotFound(String),
@@ -86,7 +96,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::EmptyUpload => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ObjectLimit { .. } => StatusCode::FORBIDDEN,
             ApiError::BucketNotFound(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -188,6 +198,24 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Maps a key index error: storage and object reads as above, an undecodable record
+    /// 502, groups that did not answer or a compaction in the way 503, a token the index
+    /// did not issue 400.
+    pub fn from_index(e: &backrunner_store::index::IndexError) -> ApiError {
+        use backrunner_store::index::IndexError;
+        match e {
+            IndexError::Storage(e) => ApiError::from_storage(e),
+            IndexError::Object(e) => ApiError::from_object_read(e),
+            IndexError::Format(_) | IndexError::MissingSegment(_) => ApiError::StorageError,
+            IndexError::GroupsUnavailable { .. } | IndexError::Busy => {
+                ApiError::Unavailable("the key index is temporarily unavailable; retry".into())
+            }
+            IndexError::InvalidToken => BadRequest::InvalidContinuationToken.into(),
+        }
+    }
+}
+
 fn storage_unavailable() -> ApiError {
     ApiError::Unavailable("storage temporarily unavailable".into())
 }
@@ -267,6 +295,16 @@ pub enum BadRequest {
     /// Reading the request body from the client failed (the connection broke).
     #[error("request body: {0}")]
     BodyFailed(String),
+    /// A listing's `continuation-token` is not one a listing issued.
+    #[error("invalid continuation-token")]
+    InvalidContinuationToken,
+    /// A listing's `max-keys` is not a non-negative integer.
+    #[error("max-keys must be a non-negative integer, got {0:?}")]
+    InvalidMaxKeys(String),
+    /// A listing's `prefix`, `delimiter`, `start-after` or `continuation-token` was given
+    /// twice.
+    #[error("query parameter '{0}' given more than once")]
+    RepeatedParameter(&'static str),
     /// Storage answered EINVAL.
     #[error("storage rejected the request as invalid")]
     StorageRejected,

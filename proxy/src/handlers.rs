@@ -8,6 +8,7 @@ pub mod authorized;
 pub mod bulk_delete;
 pub mod delete;
 pub mod get;
+pub mod list;
 pub mod lookup;
 pub mod monitoring;
 pub mod nobucket_upload;

@@ -19,6 +19,7 @@
 //! |---|---|
 //! | [`config`] | `proxy.toml`, validated with errors naming the field |
 //! | [`buckets`] | bucket metadata in storage, and its cache (refresh, on-demand, negative) |
+//! | [`key_index`] | each bucket's key index handle (shared batching and caches) and its cached object count |
 //! | [`token_aliases`] | previous tokens of a rotation, loaded with the metadata, checked for expiry per request |
 //! | [`state`] | what handlers share |
 //! | [`app`] | the router ([`app::app`]), mounted from the [`endpoint`] table |
@@ -51,6 +52,7 @@ pub mod endpoint;
 pub mod error;
 pub mod handlers;
 pub mod idle;
+pub mod key_index;
 pub mod metrics;
 pub mod placement;
 pub mod proxy_stat;

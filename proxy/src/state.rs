@@ -10,11 +10,13 @@ use http::HeaderMap;
 use tokio::sync::Semaphore;
 
 use backrunner_store::MetadataStore;
+use backrunner_store::index::IndexOptions;
 
 use crate::buckets::BucketCache;
 use crate::cluster_view::{self, ClusterView};
 use crate::config::{ConfigError, ProxyConfig};
 use crate::content_type::ContentTypes;
+use crate::key_index::BucketIndexes;
 use crate::metrics::ProxyMetrics;
 use crate::placement::{self, HubClient};
 use crate::proxy_stat::ProxyStats;
@@ -53,6 +55,8 @@ pub struct StateInner {
     pub metrics: ProxyMetrics,
     /// Per-handler counters and recent errors for `/proxy_stat`.
     pub stats: ProxyStats,
+    /// Every bucket's key index handle.
+    pub indexes: BucketIndexes,
     /// Static files root, if configured.
     pub static_root: Option<StaticRoot>,
     draining: AtomicBool,
@@ -97,6 +101,7 @@ impl AppState {
             metrics,
             stats: ProxyStats::default(),
             static_root,
+            indexes: BucketIndexes::new(client.clone(), IndexOptions::default()),
             content_types: ContentTypes::with_overrides(&config.content_types),
             extra_headers: config.extra_header_map()?,
             request_slots: Arc::new(Semaphore::new(config.max_concurrent_requests)),

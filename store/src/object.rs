@@ -57,6 +57,7 @@ pub use cleanup::{REPLACED_PARTS_GRACE, remove_object};
 pub use manifest::{Manifest, PartSlice};
 pub use read::{ObjectBody, ObjectHead, ReadError, head, open, read_range};
 pub use record_kind::RecordKind;
+pub use stamp::new_stamp;
 pub use sweep::{SweepError, SweepOptions, SweepReport, sweep};
 pub use upload_id::{UploadId, parts_namespace};
 pub use upload_record::UploadRecord;

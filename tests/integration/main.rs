@@ -9,6 +9,8 @@ mod faults;
 mod index;
 mod integrity;
 mod iterator;
+mod listing;
+mod listing_scale;
 mod node_vectors;
 mod operator_metadata;
 mod operator_stats;
@@ -26,6 +28,7 @@ mod proxy_selection;
 mod proxy_support;
 mod proxy_transport;
 mod recovery;
+mod two_groups;
 mod write_stamps;
 
 use bytes::Bytes;

@@ -231,9 +231,13 @@ async fn diverge(client: &Client, big: bool) -> Expect {
     for i in 0..3u64 {
         let key = format!("deleted/{i}");
         put(client, &[1, 2], &key, &payload(700 + i, 3000), stamp(10), 1).await;
-        backrunner_store::object::remove_object(&group1, key.as_bytes())
-            .await
-            .unwrap();
+        backrunner_store::object::remove_object(
+            &group1,
+            key.as_bytes(),
+            backrunner_store::object::new_stamp(),
+        )
+        .await
+        .unwrap();
         let tombstone = Bytes::from_static(backrunner_store::object::TOMBSTONE_BYTES);
         e.older[1].0 += 1;
         e.older[1].1 += tombstone.len() as u64;
@@ -589,9 +593,13 @@ async fn a_restarted_node_gets_what_it_missed() {
     // Deletes: a stamped tombstone in group 1.
     let objects = client.session().groups(vec![1, 2]).namespace("rec");
     for i in 30..35u64 {
-        backrunner_store::object::remove_object(&objects, format!("k{i}").as_bytes())
-            .await
-            .unwrap();
+        backrunner_store::object::remove_object(
+            &objects,
+            format!("k{i}").as_bytes(),
+            backrunner_store::object::new_stamp(),
+        )
+        .await
+        .unwrap();
     }
     client.shutdown().await;
 

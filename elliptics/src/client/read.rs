@@ -113,6 +113,54 @@ impl Session {
             .await
     }
 
+    /// Reads the whole of a record that is only ever appended to (a journal), refusing one
+    /// larger than `max` bytes. The bytes are those the record held at the first READ:
+    /// the READs of the rest stay within that size, from the same group, and accept a
+    /// record that grew meanwhile (an APPEND changes a record's size and timestamp, never
+    /// the bytes before its old end), where [`Session::read_bounded`] would fail with
+    /// "holds another version".
+    pub async fn read_append_only(&self, key: &[u8], max: u64) -> Result<Vec<u8>, Error> {
+        let id = self.id(key);
+        let span = self.span("read_append_only", &id);
+        async move {
+            let chunk = self.client.config().read_chunk_size as u64;
+            let groups = self.opts.groups.clone();
+            let first = fetch(self.clone(), id, groups, 0, chunk, IoFlags::default(), None).await?;
+            let total = first.io.total_size;
+            if total > max {
+                return Err(Error::Protocol(format!(
+                    "object '{}' has {total} bytes, more than {max}",
+                    String::from_utf8_lossy(key)
+                )));
+            }
+            let extra = match first.io.record_flags & record_flags::CHUNKED_CSUM {
+                0 => IoFlags::NOCSUM,
+                _ => IoFlags::default(),
+            };
+            let mut data = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+            let head = usize::try_from(total).map_or(first.data.len(), |t| t.min(first.data.len()));
+            data.extend_from_slice(&first.data[..head]);
+            while (data.len() as u64) < total {
+                let want = (total - data.len() as u64).min(chunk);
+                let at = data.len() as u64;
+                let next =
+                    fetch(self.clone(), id, vec![first.group], at, want, extra, None).await?;
+                if next.data.is_empty() {
+                    return Err(Error::Protocol(format!(
+                        "record '{}' shrank below {at} bytes while read",
+                        String::from_utf8_lossy(key)
+                    )));
+                }
+                let take =
+                    usize::try_from(want).map_or(next.data.len(), |w| w.min(next.data.len()));
+                data.extend_from_slice(&next.data[..take]);
+            }
+            Ok(data)
+        }
+        .instrument(span)
+        .await
+    }
+
     /// [`Session::read`] by id.
     pub async fn read_id(&self, id: Id, offset: u64, size: u64) -> Result<ReadStream, Error> {
         let span = self.span("read", &id);

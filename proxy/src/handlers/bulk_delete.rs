@@ -8,12 +8,11 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use backrunner_store::object;
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
 
 use super::authorized::{Authorized, BucketName, Delete};
-use super::storage_error;
+use super::delete::remove_indexed;
 use crate::error::{ApiError, BadRequest};
 use crate::state::AppState;
 
@@ -47,11 +46,12 @@ pub async fn bulk_delete(
         return Err(BadRequest::EmptyKey.into());
     }
     let session = authorized.data_session(&state)?;
-    let results: Vec<(String, Result<(), elliptics::Error>)> = stream::iter(request.keys)
+    let index = state.indexes.of(&authorized.bucket);
+    let results: Vec<(String, Result<(), ApiError>)> = stream::iter(request.keys)
         .map(|key| {
-            let session = &session;
+            let (session, index) = (&session, &index);
             async move {
-                let r = object::remove_object(session, key.as_bytes()).await;
+                let r = remove_indexed(index, session, key.as_bytes()).await;
                 (key, r.map(|_| ()))
             }
         })
@@ -60,12 +60,7 @@ pub async fn bulk_delete(
         .await;
     let failures: BTreeMap<String, String> = results
         .into_iter()
-        .filter_map(|(key, r)| {
-            r.err().map(|e| {
-                let reply = storage_error("bulk delete", &e);
-                (key, reply.to_string())
-            })
-        })
+        .filter_map(|(key, r)| r.err().map(|e| (key, e.to_string())))
         .collect();
     Ok(Json(failures).into_response())
 }

@@ -1,13 +1,17 @@
-//! `GET /stat[/b1,b2]`: bucket metadata without tokens and, per group of each bucket, the
-//! polled statistics of every backend serving that group (protocol reference §14.2: from
-//! the cached statistics, no storage traffic).
+//! `GET /stat[/b1,b2]`: bucket metadata without tokens, the bucket's object count and
+//! bytes from its key index (`"objects"`, `"bytes"`; `null` with `"usage_error"` when the
+//! index could not be read in time) and, per group of each bucket, the polled statistics
+//! of every backend serving that group (protocol reference §14.2: from the cached
+//! statistics). Usage is read for a few buckets at a time and cached for a moment.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use backrunner_store::bucket::BucketMetadata;
+use backrunner_store::index::BucketUsage;
+use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, BadRequest};
@@ -30,11 +34,52 @@ pub async fn stat(State(state): State<AppState>, Info(info): Info) -> Result<Res
     };
     let routes = state.client.route_table();
     let now = Instant::now();
+    let usages: Vec<Result<BucketUsage, String>> = stream::iter(buckets.clone())
+        .map(|b| {
+            let state = state.clone();
+            async move { usage(&state, &b).await }
+        })
+        .buffered(USAGE_CONCURRENCY)
+        .collect()
+        .await;
     let docs: Vec<Value> = buckets
         .iter()
-        .map(|b| bucket_doc(&state, &routes, b, now))
+        .zip(usages)
+        .map(|(b, usage)| {
+            let mut doc = bucket_doc(&state, &routes, b, now);
+            match usage {
+                Ok(u) => {
+                    doc["objects"] = json!(u.objects);
+                    doc["bytes"] = json!(u.bytes);
+                }
+                Err(e) => {
+                    doc["objects"] = Value::Null;
+                    doc["bytes"] = Value::Null;
+                    doc["usage_error"] = json!(e);
+                }
+            }
+            doc
+        })
         .collect();
     Ok(Json(json!({ "buckets": docs, "stats_loaded": state.cluster.is_loaded() })).into_response())
+}
+
+/// Buckets whose usage is read at once.
+const USAGE_CONCURRENCY: usize = 8;
+
+/// How long one bucket's usage may take.
+const USAGE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `bucket`'s objects and bytes from its key index, or why not.
+async fn usage(state: &AppState, bucket: &BucketMetadata) -> Result<BucketUsage, String> {
+    match tokio::time::timeout(USAGE_TIMEOUT, state.indexes.usage(bucket)).await {
+        Ok(Ok(u)) => Ok(u),
+        Ok(Err(e)) => {
+            tracing::info!(bucket = %bucket.name, error = %e, "bucket usage unavailable");
+            Err(e.to_string())
+        }
+        Err(_) => Err(format!("the key index did not answer in {USAGE_TIMEOUT:?}")),
+    }
 }
 
 fn bucket_doc(

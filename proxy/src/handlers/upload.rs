@@ -30,6 +30,7 @@ use axum::body::{Body, BodyDataStream};
 use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
 use backrunner_store::bucket::BucketMetadata;
+use backrunner_store::index::BucketIndex;
 use backrunner_store::object::{self, Layout, ObjectWrite, WriteSizes};
 use bytes::Bytes;
 use elliptics::Session;
@@ -129,6 +130,18 @@ pub(crate) async fn store(
         .await
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let session = data_session(state, info, bucket)?.timeout(state.upload_timeout);
+    // The key index logs the upload before a byte of it is stored, under the stamp the
+    // object is written with (a listing settles an intent without its commit by looking
+    // at the object), and commits it once stored, off the request path.
+    let stamp = object::new_stamp();
+    let index = state.indexes.of(bucket);
+    if bucket.max_key_num > 0 {
+        check_object_limit(state, bucket, &session, key).await?;
+    }
+    index.intent_put(key, stamp).await.map_err(|e| {
+        tracing::warn!(error = %e, "could not log the upload in the key index");
+        ApiError::from_index(&e)
+    })?;
     let received = Arc::new(AtomicU64::new(0));
     let limit = limits
         .into_iter()
@@ -147,9 +160,9 @@ pub(crate) async fn store(
             let sizes = WriteSizes {
                 part_size: state.config.write_chunk_size as u64,
             };
-            object::write_object(&session, key, reader, size, sizes).await
+            object::write_object(&session, key, reader, size, sizes, stamp).await
         }
-        _ => ranged_write(&session, key, reader, size, offset, limit).await?,
+        _ => ranged_write(&session, key, reader, size, offset, limit, stamp).await?,
     }
     .map_err(|e| upload_error(&e))?;
     if matches!(written.layout, Layout::Parts { .. }) {
@@ -180,6 +193,9 @@ pub(crate) async fn store(
             state.config.upload_quorum
         )));
     }
+    if offset == 0 {
+        commit_in_background(index, key, stamp, written.size);
+    }
     let mut reply = GroupReply::new(&session.id(key), &written.results);
     if matches!(written.layout, Layout::Parts { .. }) {
         for entry in reply.info.iter_mut().filter(|e| e.error.is_empty()) {
@@ -194,9 +210,58 @@ pub(crate) async fn store(
     Ok(Json(reply).into_response())
 }
 
+/// Logs in the key index that the upload of `key` stamped `stamp` (`size` bytes) was
+/// stored. In the background: the reply does not wait for it, and if it fails the intent
+/// logged before stays, which a listing settles by looking at the object.
+fn commit_in_background(index: BucketIndex, key: &[u8], stamp: DnetTime, size: u64) {
+    let key = key.to_vec();
+    let span = tracing::Span::current();
+    tokio::spawn(async move {
+        if let Err(e) = index.commit(&key, stamp, size, None).await {
+            let _entered = span.enter();
+            tracing::info!(error = %e, "could not commit the upload in the key index; listings settle it from the object");
+        }
+    });
+}
+
+/// Refuses a new key when `bucket` already holds its `max-keys` objects (by the key
+/// index's count); an existing key may always be overwritten.
+async fn check_object_limit(
+    state: &AppState,
+    bucket: &BucketMetadata,
+    session: &Session,
+    key: &[u8],
+) -> Result<(), ApiError> {
+    match object::head(session, key).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(object_read_error("lookup before a quota check", &e)),
+    }
+    let usage = state
+        .indexes
+        .usage(bucket)
+        .await
+        .map_err(|e| ApiError::from_index(&e))?;
+    if usage.objects >= bucket.max_key_num {
+        tracing::info!(
+            objects = usage.objects,
+            limit = bucket.max_key_num,
+            "upload of a new key refused: bucket at its max-keys"
+        );
+        return Err(ApiError::ObjectLimit {
+            bucket: bucket.name.clone(),
+            limit: bucket.max_key_num,
+        });
+    }
+    state.indexes.count_new_object(&bucket.name);
+    Ok(())
+}
+
 /// An upload with a `Range` (write offset): modifies a single-record object in place, as
 /// Backrunner always did (not atomic: a reader may see the old and the new bytes mixed);
-/// refused for an object stored in parts, whose bytes are immutable.
+/// refused for an object stored in parts, whose bytes are immutable. The record takes
+/// `stamp` (without compare-and-swap), so the key index's intent names it; its size is
+/// left for a listing to read from the object.
 async fn ranged_write(
     session: &Session,
     key: &[u8],
@@ -204,6 +269,7 @@ async fn ranged_write(
     size: Option<u64>,
     offset: u64,
     limit: u64,
+    stamp: DnetTime,
 ) -> Result<Result<ObjectWrite, elliptics::Error>, ApiError> {
     match object::head(session, key).await {
         Ok(head) if head.manifest.is_some() => {
@@ -216,6 +282,7 @@ async fn ranged_write(
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(object_read_error("lookup before a ranged upload", &e)),
     }
+    let session = session.clone().timestamp(Some(stamp));
     let outcome = match size {
         Some(size) => session.write(key, body, size, offset).await,
         None => {
@@ -227,7 +294,7 @@ async fn ranged_write(
     Ok(outcome.map(|o| ObjectWrite {
         layout: Layout::Single,
         size: size.unwrap_or_default(),
-        stamp: DnetTime::now(),
+        stamp,
         results: o.results,
         superseded: Vec::new(),
     }))

@@ -585,7 +585,14 @@ impl Inner {
     async fn read_log(&self, group: u32, key: &[u8]) -> Result<JournalLog, elliptics::Error> {
         let mut attempt = 1;
         loop {
-            let log = match self.read_in(group, key).await? {
+            let read = self
+                .in_group(group)
+                .read_append_only(key, MAX_RECORD_BYTES)
+                .await;
+            let log = match read.map(Some).or_else(|e| match e.is_not_found() {
+                true => Ok(None),
+                false => Err(e),
+            })? {
                 Some(bytes) => decode_log(&bytes),
                 None => return Ok(JournalLog::default()),
             };

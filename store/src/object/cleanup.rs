@@ -122,13 +122,14 @@ pub fn remove_replaced(object_session: &Session, manifest: &super::Manifest) {
 }
 
 /// Deletes the object `key` in every group of `session` (whatever its layout) by writing
-/// a stamped tombstone over it, so that recovery between groups carries the delete instead
+/// a tombstone stamped `stamp` (from [`new_stamp`](super::new_stamp)) over it, so that recovery between groups carries the delete instead
 /// of bringing an older copy back. `Err(NotFound)` when no group has the object. When it
 /// was stored in parts and every group now holds the tombstone (or something newer), the
 /// parts follow after [`REPLACED_PARTS_GRACE`]. Fails when every group failed.
 pub async fn remove_object(
     session: &Session,
     key: &[u8],
+    stamp: elliptics::proto::DnetTime,
 ) -> Result<Vec<elliptics::client::GroupResult<()>>, elliptics::Error> {
     let previous = match super::head(session, key).await {
         Ok(head) => head.manifest,
@@ -136,7 +137,7 @@ pub async fn remove_object(
         // Unreadable (e.g. mid-overwrite): delete anyway; the parts are left to a sweep.
         Err(_) => None,
     };
-    let written = super::write::write_tombstone(session, key).await?;
+    let written = super::write::write_tombstone(session, key, stamp).await?;
     let everywhere = written.results.iter().all(|r| r.is_ok())
         && written.results.len() + written.superseded.len() == session.options().groups.len();
     if let Some(manifest) = previous.filter(|_| everywhere) {

@@ -8,6 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use elliptics::proto::DnetTime;
 
+/// A fresh stamp for a write starting now (the nonce is random). The caller picks it
+/// before anything is written, so the key index can log the write under the same stamp
+/// first.
+pub fn new_stamp() -> DnetTime {
+    write_stamp(&rand::random::<[u8; 16]>())
+}
+
 /// The stamp of a write made now by the upload with `nonce`.
 pub fn write_stamp(nonce: &[u8]) -> DnetTime {
     stamp_at(SystemTime::now(), nonce)

@@ -26,7 +26,6 @@ use super::cleanup::{PartsCleanup, remove_replaced};
 use super::manifest::Manifest;
 use super::read::head;
 use super::record_kind::RecordKind;
-use super::stamp::write_stamp;
 use super::upload_id::{UploadId, parts_namespace};
 use super::upload_record::{REFRESH, UploadRecord};
 
@@ -88,7 +87,8 @@ pub struct WriteSizes {
 }
 
 /// Writes the object `key` of `session`'s namespace from `body`: `size` bytes, or, when
-/// `None`, until the body ends. Body errors come back as the [`Error::Io`] the body
+/// `None`, until the body ends, stamped `stamp` (from [`new_stamp`](super::new_stamp),
+/// taken when the upload starts). Body errors come back as the [`Error::Io`] the body
 /// produced; "every group failed" as the client's error.
 pub async fn write_object(
     session: &Session,
@@ -96,33 +96,37 @@ pub async fn write_object(
     mut body: impl AsyncRead + Unpin + Send,
     size: Option<u64>,
     sizes: WriteSizes,
+    stamp: DnetTime,
 ) -> Result<ObjectWrite, Error> {
     let part = sizes.part_size.max(1);
     match size {
         Some(size) if size <= part => {
             let data = read_part(&mut body, size).await?;
-            single(session, key, data).await
+            single(session, key, data, stamp).await
         }
         Some(size) => {
             let first = read_part(&mut body, part.min(size)).await?;
-            parts(session, key, body, Some(size), part, first).await
+            parts(session, key, body, Some(size), part, first, stamp).await
         }
         None => {
             let first = read_part(&mut body, part).await?;
             if (first.len() as u64) < part {
-                return single(session, key, first).await;
+                return single(session, key, first, stamp).await;
             }
-            parts(session, key, body, None, part, first).await
+            parts(session, key, body, None, part, first, stamp).await
         }
     }
 }
 
 /// The single layout: one WRITE of the whole body (read already) to the key, tagged with
 /// its CRC-32.
-async fn single(session: &Session, key: &[u8], data: Bytes) -> Result<ObjectWrite, Error> {
+async fn single(
+    session: &Session,
+    key: &[u8],
+    data: Bytes,
+    stamp: DnetTime,
+) -> Result<ObjectWrite, Error> {
     let size = data.len() as u64;
-    let nonce = UploadId::random();
-    let stamp = write_stamp(&nonce.0);
     let kind = RecordKind::CheckedData(crc32fast::hash(&data));
     let outcome = key_session(session, stamp, kind)
         .write(key, &data[..], size, 0)
@@ -140,12 +144,14 @@ async fn single(session: &Session, key: &[u8], data: Bytes) -> Result<ObjectWrit
 /// a record is overwritten with none).
 pub const TOMBSTONE_BYTES: &[u8] = b"BRT1";
 
-/// Replaces the object `key` with a tombstone stamped now, in every group of `session`
+/// Replaces the object `key` with a tombstone stamped `stamp`, in every group of `session`
 /// (with `CAS_TIMESTAMP`: a group holding a newer write keeps it and is reported as
 /// superseded).
-pub async fn write_tombstone(session: &Session, key: &[u8]) -> Result<ObjectWrite, Error> {
-    let nonce = UploadId::random();
-    let stamp = write_stamp(&nonce.0);
+pub async fn write_tombstone(
+    session: &Session,
+    key: &[u8],
+    stamp: DnetTime,
+) -> Result<ObjectWrite, Error> {
     let outcome = key_session(session, stamp, RecordKind::Tombstone)
         .write(key, TOMBSTONE_BYTES, TOMBSTONE_BYTES.len() as u64, 0)
         .await;
@@ -221,6 +227,7 @@ async fn parts(
     size: Option<u64>,
     part: u64,
     first: Bytes,
+    stamp: DnetTime,
 ) -> Result<ObjectWrite, Error> {
     let upload = UploadId::random();
     let namespace = session.options().namespace.clone();
@@ -305,7 +312,6 @@ async fn parts(
         etag: None,
     };
     let bytes = manifest.encode();
-    let stamp = write_stamp(&upload.0);
     let outcome = key_session(session, stamp, RecordKind::Manifest)
         .groups(alive.clone())
         .write(key, &bytes[..], bytes.len() as u64, 0)
