@@ -99,6 +99,11 @@ pub struct ProxyConfig {
     pub max_bulk_delete_body: usize,
     /// Groups that must store an upload for it to succeed (default 1).
     pub upload_quorum: usize,
+    /// Whether uploads and deletes are logged in each bucket's key index (default true).
+    /// `false` serves no listings (`/list` answers 501), no object counts and no
+    /// `max-keys` quota; every proxy of a cluster must agree, or listings miss the writes
+    /// of the proxies that do not log them. For measurements and legacy deployments.
+    pub key_index: bool,
     /// Bytes fetched per storage READ while streaming (default 512 KiB: S2 1 MiB GETs cost
     /// 0.55 proxy CPU-s per GiB with 256 KiB, about 0.45 with 512 KiB; each streaming
     /// reader holds about one chunk).
@@ -168,6 +173,7 @@ impl Default for ProxyConfig {
             max_chunked_upload_size: 1 << 30,
             max_bulk_delete_body: 1 << 20,
             upload_quorum: 1,
+            key_index: true,
             read_chunk_size: 512 << 10,
             write_chunk_size: 4 << 20,
             max_inflight_upload_bytes: 256 << 20,

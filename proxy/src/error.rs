@@ -73,6 +73,9 @@ pub enum ApiError {
     /// 431: request headers exceed the configured limit.
     #[error("request header fields too large")]
     HeadersTooLarge,
+    /// 501: a feature this proxy is configured without.
+    #[error("not enabled: {0}")]
+    NotEnabled(&'static str),
     /// 500: a bug or an unexpected local failure.
     #[error("internal error")]
     Internal,
@@ -107,6 +110,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotEnabled(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::StorageError => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,

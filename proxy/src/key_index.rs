@@ -17,6 +17,7 @@ pub const USAGE_TTL: Duration = Duration::from_secs(2);
 
 /// Every bucket's index handle (see the module docs).
 pub struct BucketIndexes {
+    enabled: bool,
     client: Client,
     options: IndexOptions,
     handles: Mutex<HashMap<String, Handle>>,
@@ -35,23 +36,28 @@ impl std::fmt::Debug for BucketIndexes {
 }
 
 impl BucketIndexes {
-    /// Handles made on demand from `client` with `options`.
-    pub fn new(client: Client, options: IndexOptions) -> BucketIndexes {
+    /// Handles made on demand from `client` with `options`; none at all when not
+    /// `enabled` (the `key_index = false` configuration).
+    pub fn new(enabled: bool, client: Client, options: IndexOptions) -> BucketIndexes {
         BucketIndexes {
+            enabled,
             client,
             options,
             handles: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The index of `bucket` (in its current groups).
-    pub fn of(&self, bucket: &BucketMetadata) -> BucketIndex {
+    /// The index of `bucket` (in its current groups); `None` when indexes are off.
+    pub fn of(&self, bucket: &BucketMetadata) -> Option<BucketIndex> {
+        if !self.enabled {
+            return None;
+        }
         let mut handles = self.lock();
         if let Some(h) = handles
             .get(&bucket.name)
             .filter(|h| h.groups == bucket.groups)
         {
-            return h.index.clone();
+            return Some(h.index.clone());
         }
         let objects = self
             .client
@@ -67,25 +73,29 @@ impl BucketIndexes {
                 usage: None,
             },
         );
-        index
+        Some(index)
     }
 
-    /// `bucket`'s objects and bytes, at most [`USAGE_TTL`] old.
-    pub async fn usage(&self, bucket: &BucketMetadata) -> Result<BucketUsage, IndexError> {
-        let index = self.of(bucket);
+    /// `bucket`'s objects and bytes, at most [`USAGE_TTL`] old; `None` when indexes are
+    /// off.
+    pub async fn usage(&self, bucket: &BucketMetadata) -> Option<Result<BucketUsage, IndexError>> {
+        let index = self.of(bucket)?;
         let cached = self
             .lock()
             .get(&bucket.name)
             .and_then(|h| h.usage)
             .filter(|(at, _)| at.elapsed() < USAGE_TTL);
         if let Some((_, usage)) = cached {
-            return Ok(usage);
+            return Some(Ok(usage));
         }
-        let usage = index.usage().await?;
+        let usage = match index.usage().await {
+            Ok(usage) => usage,
+            Err(e) => return Some(Err(e)),
+        };
         if let Some(h) = self.lock().get_mut(&bucket.name) {
             h.usage = Some((Instant::now(), usage));
         }
-        Ok(usage)
+        Some(Ok(usage))
     }
 
     /// Counts one more object in `bucket`'s cached usage (a new key was just logged), so

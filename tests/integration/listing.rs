@@ -429,3 +429,27 @@ async fn bad_listing_requests_are_json_errors() {
     assert_eq!(keys(&empty), Vec::<String>::new());
     assert_eq!(empty["max-keys"], 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_key_index_listing_is_501() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::ours(dir.path()).await;
+    let proxies = cluster
+        .proxies_with(dir.path(), 1, &[media()], "key_index = false\n")
+        .await;
+    let proxy = &proxies[0];
+    upload(proxy, "media", "k", payload(1, 10)).await;
+    let (status, body) = get_json(proxy, "/list/media").await;
+    assert_eq!(status, 501, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("key_index = false"),
+        "{body}"
+    );
+    let (status, stat) = get_json(proxy, "/stat/media").await;
+    assert_eq!(status, 200);
+    assert_eq!(stat["buckets"][0]["objects"], Value::Null, "{stat}");
+    assert_eq!(proxy.post("/delete/media/k", &[], Vec::new()).await.0, 200);
+}

@@ -35,7 +35,7 @@ async fn proxy_dev_mode_examples_work() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
-    while printed.len() < 12 {
+    while printed.len() < 16 {
         let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
             .expect("dev prints its banner in time")
@@ -93,6 +93,31 @@ async fn proxy_dev_mode_examples_work() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+
+    // The printed listings list what was uploaded.
+    let list_line = printed
+        .iter()
+        .find(|l| l.contains("/list/default?"))
+        .unwrap();
+    let url = list_line.split('\'').nth(1).unwrap();
+    let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let listing: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(listing["indexes"][0]["key"], "hello.txt", "{listing}");
+    let list_private = printed
+        .iter()
+        .find(|l| l.contains("Authorization") && l.contains("/list/private"))
+        .unwrap();
+    let body = http
+        .get(format!("{base}/list/private"))
+        .header("authorization", printed_authorization(list_private))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let listing: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(listing["indexes"][0]["key"], "example.txt", "{listing}");
     let _ = child.start_kill();
     let _ = child.wait().await;
 }

@@ -129,6 +129,7 @@ fn print_banner(
     };
     let put_private = signed("POST", "/upload/private/example.txt")?;
     let get_private = signed("GET", "/get/private/example.txt")?;
+    let list_private = signed("GET", "/list/private")?;
     println!(
         "backrunner dev: proxy on {base}; storage nodes {} (group 1) and {} (group 2), data in {}",
         n1.addr(),
@@ -141,6 +142,7 @@ fn print_banner(
     println!("  curl -sS {base}/get/default/hello.txt");
     println!("  curl -sS -H 'Range: bytes=0-4' {base}/get/default/hello.txt");
     println!("  curl -sS {base}/lookup/default/hello.txt");
+    println!("  curl -sS '{base}/list/default?prefix=hello&max-keys=100'");
     println!(
         "  curl -sS -H '{}' --data-binary 'secret' {base}/upload/private/example.txt",
         format_args!("Authorization: {put_private}")
@@ -148,6 +150,10 @@ fn print_banner(
     println!(
         "  curl -sS -H '{}' {base}/get/private/example.txt",
         format_args!("Authorization: {get_private}")
+    );
+    println!(
+        "  curl -sS -H '{}' {base}/list/private",
+        format_args!("Authorization: {list_private}")
     );
     println!(
         "  backrunner sign GET {base}/get/private/other.txt --user {PRIVATE_USER} --token {token}"

@@ -49,7 +49,7 @@ pub async fn bulk_delete(
     let index = state.indexes.of(&authorized.bucket);
     let results: Vec<(String, Result<(), ApiError>)> = stream::iter(request.keys)
         .map(|key| {
-            let (session, index) = (&session, &index);
+            let (session, index) = (&session, index.as_ref());
             async move {
                 let r = remove_indexed(index, session, key.as_bytes()).await;
                 (key, r.map(|_| ()))

@@ -21,18 +21,23 @@ use crate::state::AppState;
 /// Removes `key` as [`object::remove_object`] does, logged in `index`: the intent before
 /// the tombstone, the commit after it (in the background).
 pub(crate) async fn remove_indexed(
-    index: &BucketIndex,
+    index: Option<&BucketIndex>,
     session: &Session,
     key: &[u8],
 ) -> Result<Vec<GroupResult<()>>, ApiError> {
     let stamp = object::new_stamp();
-    index.intent_delete(key, stamp).await.map_err(|e| {
-        tracing::warn!(error = %e, "could not log the delete in the key index");
-        ApiError::from_index(&e)
-    })?;
+    if let Some(index) = index {
+        index.intent_delete(key, stamp).await.map_err(|e| {
+            tracing::warn!(error = %e, "could not log the delete in the key index");
+            ApiError::from_index(&e)
+        })?;
+    }
     let results = object::remove_object(session, key, stamp)
         .await
         .map_err(|e| storage_error("delete", &e))?;
+    let Some(index) = index else {
+        return Ok(results);
+    };
     let (index, key) = (index.clone(), key.to_vec());
     let span = tracing::Span::current();
     tokio::spawn(async move {
@@ -51,7 +56,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let session = request.data_session(&state)?;
     let index = state.indexes.of(&request.bucket);
-    let results = remove_indexed(&index, &session, &request.target.key).await?;
+    let results = remove_indexed(index.as_ref(), &session, &request.target.key).await?;
     let (ok, failed): (Vec<_>, Vec<_>) = results.iter().partition(|r| r.is_ok());
     let groups = |v: Vec<&GroupResult<()>>| -> Vec<u32> { v.iter().map(|r| r.group).collect() };
     Ok(Json(json!({

@@ -38,7 +38,12 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let params = ListParams::from_query(&request.info.query)?;
     let session = request.data_session(&state)?;
-    let index = state.indexes.of(&request.bucket);
+    let index = state
+        .indexes
+        .of(&request.bucket)
+        .ok_or(ApiError::NotEnabled(
+            "listing is switched off on this proxy (key_index = false)",
+        ))?;
     let page = index
         .list(&params.request)
         .await

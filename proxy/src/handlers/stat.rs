@@ -73,8 +73,9 @@ const USAGE_TIMEOUT: Duration = Duration::from_secs(3);
 /// `bucket`'s objects and bytes from its key index, or why not.
 async fn usage(state: &AppState, bucket: &BucketMetadata) -> Result<BucketUsage, String> {
     match tokio::time::timeout(USAGE_TIMEOUT, state.indexes.usage(bucket)).await {
-        Ok(Ok(u)) => Ok(u),
-        Ok(Err(e)) => {
+        Ok(None) => Err("the key index is switched off on this proxy (key_index = false)".into()),
+        Ok(Some(Ok(u))) => Ok(u),
+        Ok(Some(Err(e))) => {
             tracing::info!(bucket = %bucket.name, error = %e, "bucket usage unavailable");
             Err(e.to_string())
         }

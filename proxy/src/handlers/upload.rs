@@ -135,13 +135,15 @@ pub(crate) async fn store(
     // at the object), and commits it once stored, off the request path.
     let stamp = object::new_stamp();
     let index = state.indexes.of(bucket);
-    if bucket.max_key_num > 0 {
-        check_object_limit(state, bucket, &session, key).await?;
+    if let Some(index) = &index {
+        if bucket.max_key_num > 0 {
+            check_object_limit(state, bucket, &session, key).await?;
+        }
+        index.intent_put(key, stamp).await.map_err(|e| {
+            tracing::warn!(error = %e, "could not log the upload in the key index");
+            ApiError::from_index(&e)
+        })?;
     }
-    index.intent_put(key, stamp).await.map_err(|e| {
-        tracing::warn!(error = %e, "could not log the upload in the key index");
-        ApiError::from_index(&e)
-    })?;
     let received = Arc::new(AtomicU64::new(0));
     let limit = limits
         .into_iter()
@@ -193,7 +195,7 @@ pub(crate) async fn store(
             state.config.upload_quorum
         )));
     }
-    if offset == 0 {
+    if let Some(index) = index.filter(|_| offset == 0) {
         commit_in_background(index, key, stamp, written.size);
     }
     let mut reply = GroupReply::new(&session.id(key), &written.results);
@@ -237,11 +239,10 @@ async fn check_object_limit(
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(object_read_error("lookup before a quota check", &e)),
     }
-    let usage = state
-        .indexes
-        .usage(bucket)
-        .await
-        .map_err(|e| ApiError::from_index(&e))?;
+    let Some(usage) = state.indexes.usage(bucket).await else {
+        return Ok(());
+    };
+    let usage = usage.map_err(|e| ApiError::from_index(&e))?;
     if usage.objects >= bucket.max_key_num {
         tracing::info!(
             objects = usage.objects,
