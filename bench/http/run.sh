@@ -2,6 +2,8 @@
 # HTTP benchmarks S1-S6 (../shared/BENCHMARKS.md) against nginx references measured in the
 # same run. Ours = `backrunner proxy` + two `backrunner node` processes (groups 1 and 2), so
 # CPU and peak RSS are reported for the proxy and the nodes separately.
+# S5 also runs S5i's reference: a second proxy with `key_index = false` (S5i = backrunner /
+# backrunner-noindex req/s).
 # Usage: bench/http/run.sh   (env: DUR=10s REPS=3 SCEN="s1 s2 s3 s4 s5 s6" BIG=0|1 VIDEO_MIB=256
 #        UP_MIB=1024; SCEN=s2big BIG=1 = only 4 x 64 MiB)
 # Needs: wrk, nginx (Debian: apt-get install -y wrk nginx-light), python3, openssl, and
@@ -15,6 +17,7 @@ DUR=${DUR:-10s}; REPS=${REPS:-3}; SCEN=${SCEN:-"s1 s2 s3 s4 s5 s6"}; BIG=${BIG:-
 VIDEO_MIB=${VIDEO_MIB:-256}; UP_MIB=${UP_MIB:-1024}
 if [ "$BIG" = 1 ] && [[ " $SCEN " == *" s2 "* ]]; then SCEN="$SCEN s2big"; fi   # 4 x 64 MiB runs last
 BACK=18081; FRONT=18080; FRONTS=18443; DAV=18083; PROXY=19090; PROXYS=19443; N1PORT=11025; N2PORT=11026
+PROXY_NOINDEX=19091   # S5i's reference: the same proxy with key_index = false
 D=$(mktemp -d /tmp/bench-http.XXXXXX)
 OUT=$D/results.tsv
 echo "work dir $D"
@@ -82,6 +85,11 @@ wait_ready() { for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$
 proxy_conf "$D/proxy.toml" $PROXY $PROXYS
 "$BIN" proxy --config "$D/proxy.toml" --log warn > "$D/proxy.log" 2>&1 & PXY=$!; PIDS+=($PXY)
 wait_ready $PROXY || { cat "$D/proxy.log"; exit 1; }
+if [[ " $SCEN " == *" s5 "* ]]; then
+  proxy_conf "$D/proxy-noindex.toml" $PROXY_NOINDEX "" "key_index = false"
+  "$BIN" proxy --config "$D/proxy-noindex.toml" --log warn > "$D/proxy-noindex.log" 2>&1 & PXN=$!; PIDS+=($PXN)
+  wait_ready $PROXY_NOINDEX || { cat "$D/proxy-noindex.log"; exit 1; }
+fi
 
 echo "uploading..."
 (cd "$W" && ls | xargs -P16 -I{} curl -s -m 120 -o /dev/null -w '%{http_code}\n' --data-binary @{} \
@@ -168,7 +176,12 @@ s5)
   for r in $(seq "$REPS"); do
     settle; BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 nginx-dav 32 $r put.lua http://127.0.0.1:$DAV $DAVW
     settle; BENCH_RUN=$r BENCH_PREFIX=/upload/default/p run S5 backrunner 32 $r put.lua http://127.0.0.1:$PROXY $PXY
+    # S5i: the same PUTs with the key index off (other keys: prefix q)
+    settle; BENCH_RUN=$r BENCH_PREFIX=/upload/default/q run S5 backrunner-noindex 32 $r put.lua http://127.0.0.1:$PROXY_NOINDEX $PXN
   done
+  # the index lists what was uploaded through the proxy that logs uploads
+  listed=$(curl -s "http://127.0.0.1:$PROXY/list/default?prefix=p1-1-&max-keys=1000" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key-count"])')
+  echo "S5i: /list shows $listed keys of run 1 thread 1 (first page, at most 1000)" | tee -a "$D/checks.txt"
   # every key of a sample reads back (status, length, sha256 of the 4 KiB body)
   want=$(printf '0123456789abcdef%.0s' $(seq 256) | sha256sum)
   bad=0; total=0

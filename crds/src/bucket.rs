@@ -75,6 +75,9 @@ pub mod reasons {
     pub const CLUSTER_UNAVAILABLE: &str = "ClusterUnavailable";
     /// DeletionBlocked=True: removing metadata or purging data failed (retrying).
     pub const CLEANUP_FAILED: &str = "CleanupFailed";
+    /// DeletionBlocked=True: `purgeData` is removing the bucket's objects (progress in the
+    /// message); the metadata goes once none is left.
+    pub const PURGING: &str = "Purging";
     /// DeletionBlocked=False: released by the force-release annotation, Elliptics untouched.
     pub const FORCE_RELEASED: &str = "ForceReleased";
 

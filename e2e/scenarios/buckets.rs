@@ -1,6 +1,6 @@
 //! Buckets end to end: the examples become Ready, objects go in and out through both proxies
 //! with the operator-generated and user-provided tokens, quota changes reach the proxies,
-//! and deletion honours `reclaimPolicy`.
+//! and deletion honours `reclaimPolicy` (with `purgeData`, every object goes first).
 
 use std::time::Duration;
 
@@ -174,6 +174,54 @@ async fn bucket_deletion_honours_reclaim_policy() -> Result<()> {
             !list.names().contains(&p) && list.names().iter().any(|n| n == "videos"),
             || format!("bucket list after deletions: {:?}", list.names()),
         )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn purge_data_removes_every_object_before_the_metadata() -> Result<()> {
+    support::run_on_examples(async |system, apis| {
+        let clients = proxies(system);
+        let (bucket, creds) = bucket_and_writer(system, "private").await?;
+        let name = elliptics_name(&bucket);
+        let keys: Vec<String> = (0..40).map(|i| format!("dir{}/obj {i}", i % 4)).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let up = clients[i % 2]
+                .upload(&name, key, key.as_bytes().to_vec(), creds.as_ref())
+                .await?;
+            ensure(up.status.is_success(), || format!("upload {key}: {up}"))?;
+        }
+        // A wrong confirmation blocks the deletion and removes nothing.
+        let patch = json!({"spec": {"purgeData": {"confirm": "not-the-name"}}});
+        support::merge_patch(&apis.buckets, "private", &patch).await?;
+        apis.buckets
+            .delete("private", &kube::api::DeleteParams::default())
+            .await?;
+        wait_condition(&apis.buckets, "private", "DeletionBlocked", "True").await?;
+        let got = clients[0].get(&name, &keys[0], creds.as_ref()).await?;
+        ensure(got.status.is_success(), || {
+            format!("an unconfirmed purge removed {}: {got}", keys[0])
+        })?;
+        // Confirmed: every object goes, then the metadata and the Bucket.
+        let patch = json!({"spec": {"purgeData": {"confirm": name}}});
+        support::merge_patch(&apis.buckets, "private", &patch).await?;
+        backrunner_e2e::resources::wait_deleted(&apis.buckets, "private").await?;
+        let client = system.storage.client().await;
+        let session = client
+            .session()
+            .groups(bucket.spec.groups.clone())
+            .namespace(name.as_bytes());
+        for key in &keys {
+            let head = backrunner_store::object::head(&session, key.as_bytes()).await;
+            ensure(head.as_ref().is_err_and(|e| e.is_not_found()), || {
+                format!("{key} survived the purge: {head:?}")
+            })?;
+        }
+        let store = support::metadata_store(system).await;
+        let meta = store.read_bucket(&name).await.map_err(storage_err)?;
+        ensure(meta.is_none(), || {
+            format!("metadata of {name} after the purge")
+        })
     })
     .await
 }

@@ -18,6 +18,7 @@
 pub mod apply;
 pub mod cleanup;
 pub mod desired;
+pub mod purge;
 pub mod resolve;
 pub mod status;
 pub mod watches;

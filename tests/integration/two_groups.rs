@@ -2,14 +2,13 @@
 //! (`../shared/elliptics-oracle`) — with `backrunner proxy` processes in front: the
 //! harness of the tests that must hold on both (integrity, listing).
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use backrunner_store::object;
 use backrunner_store::{BucketMetadata, MetadataStore};
 use backrunner_tests::oracle::OracleCluster;
 use backrunner_tests::proxy_process::ProxyProcess;
-use backrunner_tests::{connect, start_two_groups};
+use backrunner_tests::{allocated_bytes, connect, start_two_groups};
 use bytes::Bytes;
 use elliptics::Client;
 use futures_util::TryStreamExt;
@@ -106,22 +105,8 @@ impl Cluster {
         Ok(chunks.concat().into())
     }
 
-    /// Bytes in every file under group `i`'s data directory.
+    /// Allocated bytes in every file under group `i`'s data directory.
     pub fn disk_bytes(&self, i: usize) -> u64 {
-        fn walk(p: &Path) -> u64 {
-            let Ok(entries) = std::fs::read_dir(p) else {
-                return 0;
-            };
-            entries
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => walk(&e.path()),
-                    // Allocated bytes: blob files may be created sparse at full length.
-                    Ok(_) => e.metadata().map(|m| m.blocks() * 512).unwrap_or(0),
-                    Err(_) => 0,
-                })
-                .sum()
-        }
-        walk(&self.data[i])
+        allocated_bytes(&self.data[i])
     }
 }

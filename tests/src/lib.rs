@@ -250,3 +250,44 @@ pub fn to_toml(cfg: &NodeConfig) -> String {
     }
     s
 }
+
+/// Allocated bytes of every file under `dir` (blob files may be created sparse at full
+/// length, so the length would overstate them).
+pub fn allocated_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => allocated_bytes(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.blocks() * 512).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Two `backrunner node` processes (group 1 in `dir/n1`, group 2 in `dir/n2` joining the
+/// first, fsync policy `sync`) and a client of both speaking 2.26.
+pub async fn two_node_processes(dir: &Path, sync: &str) -> (NodeProcess, NodeProcess, Client) {
+    let (d1, d2) = (dir.join("n1"), dir.join("n2"));
+    let n1 = NodeProcess::start(
+        &d1,
+        &node_config(&d1, 0, &[BackendSpec::new(1, 1)], &[], sync),
+    )
+    .await;
+    let n2 = NodeProcess::start(
+        &d2,
+        &node_config(&d2, 0, &[BackendSpec::new(1, 2)], &[n1.addr], sync),
+    )
+    .await;
+    let client = Client::connect(ClientConfig {
+        remotes: vec![n1.addr, n2.addr],
+        protocol_version: VersionPolicy::Fixed(ProtocolVersion::V2_26),
+        ..ClientConfig::default()
+    })
+    .await
+    .expect("connect to the node processes");
+    (n1, n2, client)
+}

@@ -14,10 +14,10 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use backrunner_bench::fmt_rate;
-use backrunner_tests::{BackendSpec, NodeProcess, backrunner_bin, node_config};
+use backrunner_tests::{backrunner_bin, two_node_processes};
 use bytes::Bytes;
-use elliptics::client::{Client, ClientConfig, VersionPolicy};
-use elliptics::proto::{NodeAddr, ProtocolVersion};
+use elliptics::client::Client;
+use elliptics::proto::NodeAddr;
 use futures_util::StreamExt;
 
 struct Args {
@@ -95,35 +95,7 @@ async fn main() {
     let a = args();
     let _ = std::fs::remove_dir_all(&a.dir);
     std::fs::create_dir_all(&a.dir).expect("bench dir");
-    let n1 = NodeProcess::start(
-        &a.dir.join("n1"),
-        &node_config(
-            &a.dir.join("n1"),
-            0,
-            &[BackendSpec::new(1, 1)],
-            &[],
-            "never",
-        ),
-    )
-    .await;
-    let n2 = NodeProcess::start(
-        &a.dir.join("n2"),
-        &node_config(
-            &a.dir.join("n2"),
-            0,
-            &[BackendSpec::new(1, 2)],
-            &[n1.addr],
-            "never",
-        ),
-    )
-    .await;
-    let client = Client::connect(ClientConfig {
-        remotes: vec![n1.addr, n2.addr],
-        protocol_version: VersionPolicy::Fixed(ProtocolVersion::V2_26),
-        ..ClientConfig::default()
-    })
-    .await
-    .expect("connect");
+    let (n1, n2, client) = two_node_processes(&a.dir, "never").await;
 
     println!(
         "# recovery benchmark (two node processes, loopback, data in {})",

@@ -7,10 +7,13 @@
 //!    backoff (the force-release annotation is the way out when it is gone for good).
 //! 5. The ownership record is not ours: let go without touching the bucket.
 //! 6. `Retain`: keep metadata, alias record and list entry; mark the record released.
-//!    `Delete`: remove the alias record, the list entry, the metadata and the record.
-//!    `purgeData` is not implemented: DeletionBlocked=True `CleanupFailed` says so.
+//!    `Delete`: remove the alias record, the list entry, the metadata and the record; with
+//!    `purgeData` (its `confirm` equal to the Elliptics bucket name) every object the
+//!    bucket's key index lists is removed first ([`super::purge`]), DeletionBlocked=True
+//!    `Purging` showing the count as it goes.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use backrunner_crds::EllipticsCluster;
 use backrunner_crds::bucket::{Bucket, FORCE_RELEASE_ANNOTATION, ReclaimPolicy, reasons};
@@ -19,6 +22,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 
+use super::purge::{Purge, PurgeStep};
 use super::status::StatusDraft;
 use super::{Error, Reconciler};
 use crate::controller::events::{self, reasons as event_reasons};
@@ -76,6 +80,54 @@ fn block(draft: &mut StatusDraft, reason: &str, message: String) -> Error {
     );
     Error::DeletionBlocked(message)
 }
+
+/// Runs a [`Purge`] to the end, writing the count into DeletionBlocked=True `Purging` at
+/// most every [`PROGRESS_INTERVAL`].
+async fn purge_with_progress(
+    bucket: &Bucket,
+    namespace: &str,
+    r: &Reconciler,
+    draft: &mut StatusDraft,
+    client: &elliptics::Client,
+    name: &str,
+    groups: &[u32],
+) -> Result<(), Error> {
+    let api = r.buckets(namespace);
+    let started = Instant::now();
+    let mut reported = Instant::now();
+    let mut purge = Purge::new(client, name, groups);
+    let removed = loop {
+        let step = purge
+            .step()
+            .await
+            .map_err(|e| Error::DeletionBlocked(format!("purgeData: {e}")))?;
+        let removed = match step {
+            PurgeStep::Done(n) => break n,
+            PurgeStep::More(n) => n,
+        };
+        if reported.elapsed() >= PROGRESS_INTERVAL {
+            reported = Instant::now();
+            draft.set(
+                types::DELETION_BLOCKED,
+                ConditionStatus::True,
+                reasons::PURGING,
+                format!("purgeData: {removed} objects of {name} removed so far"),
+            );
+            if let Err(e) = draft.publish(&api, &r.recorder, bucket).await {
+                tracing::debug!(error = %e, "purge progress status");
+            }
+        }
+    };
+    let note = format!(
+        "purgeData: {removed} objects of {name} removed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    events::publish(&r.recorder, bucket, false, event_reasons::DATA_PURGED, note).await;
+    Ok(())
+}
+
+/// How often purge progress is written to the status.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn release(
     bucket: &Bucket,
@@ -174,10 +226,19 @@ async fn release(
                 .await;
             }
             ReclaimPolicy::Delete => {
-                if bucket.spec.purge_data.is_some() {
-                    return Err(Error::DeletionBlocked(
-                        "purgeData is not implemented yet: remove spec.purgeData to delete the metadata only".into(),
-                    ));
+                if let Some(purge) = &bucket.spec.purge_data {
+                    if purge.confirm != name {
+                        return Err(Error::DeletionBlocked(format!(
+                            "purgeData.confirm is {:?}; it must be the Elliptics bucket name {name:?} to remove its objects",
+                            purge.confirm
+                        )));
+                    }
+                    let groups = match store.read_bucket(&name).await? {
+                        Some(meta) => meta.groups,
+                        None => bucket.spec.groups.clone(),
+                    };
+                    purge_with_progress(bucket, namespace, r, draft, &client, &name, &groups)
+                        .await?;
                 }
                 store.remove_record::<TokenAliases>(&name).await.check()?;
                 if let Some(key) = cluster

@@ -21,6 +21,8 @@ pub mod reasons {
     pub const LISTED: &str = "AddedToBucketList";
     /// Bucket: metadata removed on deletion (reclaimPolicy Delete).
     pub const METADATA_REMOVED: &str = "MetadataRemoved";
+    /// `purgeData` removed the bucket's objects (how many, how long).
+    pub const DATA_PURGED: &str = "DataPurged";
     /// Bucket: metadata kept on deletion (reclaimPolicy Retain).
     pub const METADATA_RETAINED: &str = "MetadataRetained";
     /// AclPolicy: a user's first token.

@@ -1,5 +1,5 @@
 //! `POST|PUT|DELETE /delete/{bucket}/{key}`: a stamped tombstone over the key in every
-//! group of the bucket in parallel ([`object::remove_object`]), logged in the key index
+//! group of the bucket in parallel ([`remove_logged`]), logged in the key index
 //! before (intent) and after (commit). Succeeds when any group took it; 404 when the key
 //! was absent everywhere. An object stored in parts loses its parts a grace period later
 //! (readers already streaming it finish first).
@@ -7,8 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use backrunner_store::index::BucketIndex;
-use backrunner_store::object;
+use backrunner_store::index::{BucketIndex, RemoveError, remove_logged};
 use elliptics::Session;
 use elliptics::client::GroupResult;
 use serde_json::json;
@@ -18,35 +17,21 @@ use super::storage_error;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Removes `key` as [`object::remove_object`] does, logged in `index`: the intent before
-/// the tombstone, the commit after it (in the background).
+/// Removes `key` with [`remove_logged`], errors mapped to replies.
 pub(crate) async fn remove_indexed(
     index: Option<&BucketIndex>,
     session: &Session,
     key: &[u8],
 ) -> Result<Vec<GroupResult<()>>, ApiError> {
-    let stamp = object::new_stamp();
-    if let Some(index) = index {
-        index.intent_delete(key, stamp).await.map_err(|e| {
-            tracing::warn!(error = %e, "could not log the delete in the key index");
-            ApiError::from_index(&e)
-        })?;
-    }
-    let results = object::remove_object(session, key, stamp)
+    remove_logged(index, session, key)
         .await
-        .map_err(|e| storage_error("delete", &e))?;
-    let Some(index) = index else {
-        return Ok(results);
-    };
-    let (index, key) = (index.clone(), key.to_vec());
-    let span = tracing::Span::current();
-    tokio::spawn(async move {
-        if let Err(e) = index.commit_delete(&key, stamp).await {
-            let _entered = span.enter();
-            tracing::info!(error = %e, "could not commit the delete in the key index; listings settle it from the object");
-        }
-    });
-    Ok(results)
+        .map_err(|e| match e {
+            RemoveError::Index(e) => {
+                tracing::warn!(error = %e, "could not log the delete in the key index");
+                ApiError::from_index(&e)
+            }
+            RemoveError::Storage(e) => storage_error("delete", &e),
+        })
 }
 
 /// The delete handler: `{"bucket","key","success-groups","error-groups"}`.
