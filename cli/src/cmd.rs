@@ -6,6 +6,7 @@ pub mod dev;
 pub mod node;
 pub mod operator;
 pub mod proxy;
+pub mod reconcile;
 pub mod recover;
 pub mod sign;
 pub mod stat;

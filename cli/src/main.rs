@@ -44,6 +44,8 @@ enum Command {
     Sweep(cmd::sweep::SweepArgs),
     /// Copy the newest version of every key to the groups that miss it or hold an older one.
     Recover(cmd::recover::RecoverArgs),
+    /// Report what a bucket's disks hold that its key index does not name; log given names.
+    Reconcile(cmd::reconcile::ReconcileArgs),
     /// Print the Authorization header for a signed request.
     Sign(cmd::sign::SignArgs),
 }
@@ -78,6 +80,7 @@ fn main() -> std::process::ExitCode {
             Command::Operator(a) => cmd::operator::run(a).await,
             Command::Bucket(a) => cmd::bucket::run(a).await,
             Command::Recover(a) => cmd::recover::run(a).await,
+            Command::Reconcile(a) => cmd::reconcile::run(a).await,
             Command::Sign(a) => cmd::sign::run(a),
         }
     });

@@ -20,11 +20,13 @@
 //! - [`BucketIndex::compact`] ([`compaction`], with its crash points);
 //! - [`BucketIndex::usage`]: objects and bytes, for `/stat` and quotas.
 //!
+//! - [`BucketIndex::reconcile`] ([`reconcile`]): ids on the bucket's disks the index does
+//!   not name, and candidate names to log in it; removes nothing.
+//!
 //! What this slice does not do yet: shards never split (the root is always the initial
 //! one: a single shard covering every key — the root/shard indirection is in the format,
 //! so splits need no format change); segments orphaned by a compaction that crashed
-//! before naming them are not collected; reconcile (ITERATOR against the index) is not
-//! built.
+//! before naming them are not collected.
 
 pub mod bucket_index;
 pub mod codec;
@@ -34,6 +36,7 @@ pub mod journal;
 pub mod key_merge;
 pub mod list;
 pub mod logged_remove;
+pub mod reconcile;
 pub mod root;
 pub mod scan;
 pub mod segment;
@@ -45,6 +48,7 @@ pub use compaction::CompactionReport;
 pub use journal::{JournalEntry, JournalLog, JournalOp, decode_log};
 pub use list::{ListEntry, ListPage, ListRequest, MAX_KEYS};
 pub use logged_remove::{RemoveError, remove_logged};
+pub use reconcile::{ReconcileError, ReconcileReport};
 pub use root::{Root, ShardRange};
 pub use segment::{EntryKind, Segment, SegmentCursor, SegmentEntry, encode_segment};
 pub use shard_state::{SegmentId, SegmentRef, ShardId, ShardState};

@@ -27,6 +27,7 @@ mod proxy_range;
 mod proxy_selection;
 mod proxy_support;
 mod proxy_transport;
+mod reconcile;
 mod recovery;
 mod two_groups;
 mod write_stamps;

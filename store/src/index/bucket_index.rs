@@ -336,7 +336,7 @@ pub(crate) fn journal_key(shard: ShardId, generation: u64, lane: &str) -> Vec<u8
 }
 
 /// The root's key.
-const ROOT_KEY: &[u8] = b"root";
+pub(crate) const ROOT_KEY: &[u8] = b"root";
 
 /// The lane compaction carries unsettled intents in.
 pub(crate) const CARRY_LANE: &str = "c";
