@@ -51,7 +51,7 @@ pub use error::RecoveryError;
 pub use executor::ExecuteOptions;
 pub use limiter::Limits;
 pub use listing::{GroupListing, ListingBuilder};
-pub use plan::{Decision, Plan, Report, Target};
+pub use plan::{Decision, Plan, PlanFlags, Report, Target};
 pub use progress::{Progress, ProgressSnapshot};
 pub use recover::{Observer, Quiet, RecoverConfig, RunOutcome, recover};
 pub use summary::{Summary, Totals};

@@ -14,6 +14,13 @@
 //! `user_flags` ([`Plan::with_tombstone`]), the report counts as *removed* the targets
 //! where such a copy deletes a live object (they are counted in *older* too).
 //!
+//! Merged records: a record that readers merge across groups instead of taking the newest
+//! (the key index's journal lanes: each group holds the appends that reached it, and a
+//! listing reads the union) must never be replaced by another group's copy, which would
+//! drop the entries only it holds. Given their `user_flags` ([`PlanFlags::merged`]), ids
+//! listed with them in any group are left alone (counted in [`Report::merged_skipped`]);
+//! the index's compaction writes their union to every group.
+//!
 //! Memory: the listings (96 bytes per id per group) are borrowed; decisions are produced
 //! one at a time while they are consumed.
 
@@ -133,6 +140,9 @@ pub struct Report {
     pub removed: u64,
     /// Ids on which the groups disagree (decisions).
     pub divergent: u64,
+    /// Ids left alone because readers merge them across groups (see the module docs).
+    #[serde(default)]
+    pub merged_skipped: u64,
     /// Per group, in the order the groups were given.
     pub per_group: Vec<GroupReport>,
 }
@@ -154,6 +164,21 @@ pub struct Plan {
     groups: Vec<u32>,
     listings: Vec<GroupListing>,
     report: Report,
+    merged: Option<u64>,
+}
+
+/// What some `user_flags` mean to the planner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanFlags {
+    /// A delete tombstone's: copies of it over live objects are reported as removed.
+    pub tombstone: Option<u64>,
+    /// A record readers merge across groups: never copied (see the module docs).
+    pub merged: Option<u64>,
+}
+
+/// Whether any group lists the id with the merged records' flags.
+fn is_merged(versions: &[Option<Version>], merged: Option<u64>) -> bool {
+    merged.is_some_and(|m| versions.iter().flatten().any(|v| v.user_flags == m))
 }
 
 impl Plan {
@@ -165,6 +190,18 @@ impl Plan {
 
     /// Plans over `listings`; records whose `user_flags` equal `tombstone` are deletes.
     pub fn with_tombstone(listings: Vec<GroupListing>, tombstone: Option<u64>) -> Plan {
+        Self::with_flags(
+            listings,
+            PlanFlags {
+                tombstone,
+                merged: None,
+            },
+        )
+    }
+
+    /// Plans over `listings` with `flags` telling deletes and merged records apart.
+    pub fn with_flags(listings: Vec<GroupListing>, flags: PlanFlags) -> Plan {
+        let tombstone = flags.tombstone;
         let is_tombstone = |v: &Version| Some(v.user_flags) == tombstone;
         let groups: Vec<u32> = listings.iter().map(GroupListing::group).collect();
         let mut per_group: Vec<GroupReport> = listings
@@ -185,6 +222,10 @@ impl Plan {
         while let Some(id) = merge.next_id() {
             report.scanned += 1;
             let versions = merge.versions();
+            if is_merged(versions, flags.merged) {
+                report.merged_skipped += 1;
+                continue;
+            }
             let held = versions.iter().filter(|v| v.is_some()).count();
             for (g, have) in per_group.iter_mut().zip(versions) {
                 if let Some(v) = have {
@@ -227,6 +268,7 @@ impl Plan {
             groups,
             listings,
             report,
+            merged: flags.merged,
         }
     }
 
@@ -250,6 +292,7 @@ impl Plan {
         Decisions {
             groups: &self.groups,
             merge: Merge::new(&self.listings),
+            merged: self.merged,
         }
     }
 }
@@ -259,6 +302,7 @@ impl Plan {
 pub struct Decisions<'a> {
     groups: &'a [u32],
     merge: Merge<'a>,
+    merged: Option<u64>,
 }
 
 impl Iterator for Decisions<'_> {
@@ -266,6 +310,9 @@ impl Iterator for Decisions<'_> {
 
     fn next(&mut self) -> Option<Decision> {
         while let Some(id) = self.merge.next_id() {
+            if is_merged(self.merge.versions(), self.merged) {
+                continue;
+            }
             if let Some(d) = decide(id, self.groups, self.merge.versions()) {
                 return Some(d);
             }

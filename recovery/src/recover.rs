@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::checkpoint::Checkpoint;
 use crate::error::RecoveryError;
 use crate::executor::{ExecuteOptions, Executed, execute};
-use crate::plan::{Plan, Report};
+use crate::plan::{Plan, PlanFlags, Report};
 use crate::progress::Progress;
 use crate::scan::{DEFAULT_SCAN_CONCURRENCY, rate, scan};
 use crate::summary::{Summary, round3};
@@ -29,6 +29,9 @@ pub struct RecoverConfig {
     pub checkpoint: Option<PathBuf>,
     /// The `user_flags` of a delete tombstone, to report deletes carried (`removed`).
     pub tombstone_user_flags: Option<u64>,
+    /// The `user_flags` of records readers merge across groups, never copied (the key
+    /// index's journal lanes).
+    pub merged_user_flags: Option<u64>,
 }
 
 impl RecoverConfig {
@@ -42,6 +45,7 @@ impl RecoverConfig {
             execute: ExecuteOptions::default(),
             checkpoint: None,
             tombstone_user_flags: None,
+            merged_user_flags: None,
         }
     }
 
@@ -155,7 +159,13 @@ pub async fn recover(
         Ok(s) => s,
         Err(e) => return RunOutcome::failed(groups, config.dry_run, e),
     };
-    let plan = Plan::with_tombstone(listings, config.tombstone_user_flags);
+    let plan = Plan::with_flags(
+        listings,
+        PlanFlags {
+            tombstone: config.tombstone_user_flags,
+            merged: config.merged_user_flags,
+        },
+    );
     let mut summary = Summary::of_report(groups, plan.report());
     summary.dry_run = config.dry_run;
     summary.scan_seconds = round3(stats.elapsed.as_secs_f64());

@@ -64,6 +64,9 @@ pub struct Summary {
     pub older_bytes: u64,
     /// Ids on which the groups disagreed.
     pub divergent: u64,
+    /// Ids left alone because readers merge them across groups (the key index's journal
+    /// lanes).
+    pub merged_skipped: u64,
     /// (id, group) pairs where the newest version is a tombstone over a live object: the
     /// copy deletes it there (counted in `older` too; 0 when tombstones are not known).
     pub removed: u64,
@@ -108,6 +111,7 @@ impl Summary {
             older_bytes: report.older_bytes,
             removed: report.removed,
             divergent: report.divergent,
+            merged_skipped: report.merged_skipped,
             per_group: report.per_group.clone(),
             ..Summary::default()
         }

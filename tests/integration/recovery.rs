@@ -752,3 +752,71 @@ async fn recover_makes_two_groups_identical_on_real_elliptics() {
     assert_final_bytes(&client, &e).await;
     client.shutdown().await;
 }
+
+/// Each group took a different append to the same journal lane (a proxy that reached
+/// group 1 only, another that reached group 2 only): recovery leaves both lanes as they
+/// are — newest-wins would replace group 1's lane with group 2's and drop its entry —
+/// and a listing over both groups shows both keys.
+async fn recovery_keeps_every_groups_journal(client: &Client, remote: NodeAddr, extra: &[&str]) {
+    use backrunner_store::index::{BucketIndex, IndexOptions, ListRequest};
+    let options = IndexOptions {
+        lanes: 1,
+        auto_compact: false,
+        ..IndexOptions::default()
+    };
+    let only = |g: u32| client.session().groups(vec![g]).namespace("journaled");
+    let first = BucketIndex::new(&only(1), options.clone());
+    let second = BucketIndex::new(&only(2), options.clone());
+    first
+        .commit(
+            b"only-in-1",
+            backrunner_store::object::new_stamp(),
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+    second
+        .commit(
+            b"only-in-2",
+            backrunner_store::object::new_stamp(),
+            20,
+            None,
+        )
+        .await
+        .unwrap();
+    let (status, v) = recover(remote, extra).await;
+    assert!(status.success(), "recover failed: {v}");
+    assert!(
+        n(&v, "merged_skipped") >= 1,
+        "the lane was not left alone: {v}"
+    );
+    let both = BucketIndex::new(
+        &client.session().groups(vec![1, 2]).namespace("journaled"),
+        options,
+    );
+    let page = both.list(&ListRequest::default()).await.unwrap();
+    let keys: Vec<&[u8]> = page.entries.iter().map(|e| e.key.as_slice()).collect();
+    assert_eq!(keys, [&b"only-in-1"[..], &b"only-in-2"[..]], "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_keeps_every_groups_journal_on_our_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b) = start_two_groups(dir.path()).await;
+    let client = connect(&[a.addr()]).await;
+    assert!(wait_until(Duration::from_secs(10), async || client.nodes().len() == 2).await);
+    recovery_keeps_every_groups_journal(&client, a.addr(), &[]).await;
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_keeps_every_groups_journal_on_real_elliptics() {
+    let Some(cluster) = OracleCluster::start(&[1, 2]).await else {
+        return;
+    };
+    let client = cluster.connect().await;
+    let extra = ["--protocol-version", "3.0"];
+    recovery_keeps_every_groups_journal(&client, cluster.addrs[0], &extra).await;
+    client.shutdown().await;
+}

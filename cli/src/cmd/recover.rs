@@ -104,6 +104,9 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
         // Backrunner's deletes are stamped tombstones: copied like any newer version; the
         // report counts the copies that delete a live object.
         tombstone_user_flags: Some(RecordKind::Tombstone.user_flags()),
+        // The key index's journal lanes: each group keeps the appends it took; listings
+        // read their union and compaction writes it everywhere.
+        merged_user_flags: Some(RecordKind::Journal.user_flags()),
         ..RecoverConfig::new(args.groups.clone())
     };
     config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -40,7 +40,9 @@ impl LaneAppender {
     pub(crate) fn new(session: Session, key: Vec<u8>) -> Arc<LaneAppender> {
         Arc::new(LaneAppender {
             key,
-            session: session.ioflags(IoFlags::APPEND),
+            session: session
+                .ioflags(IoFlags::APPEND)
+                .user_flags(crate::object::RecordKind::Journal.user_flags()),
             pending: Mutex::new(Pending::default()),
             room: Semaphore::new(MAX_PENDING_BYTES),
         })

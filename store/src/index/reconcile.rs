@@ -90,6 +90,7 @@ fn kind_name(kind: RecordKind) -> &'static str {
         RecordKind::Part => "part",
         RecordKind::Upload => "upload_record",
         RecordKind::Tombstone => "tombstone",
+        RecordKind::Journal => "journal",
     }
 }
 

@@ -29,6 +29,9 @@ pub enum RecordKind {
     /// A deleted object: kept (stamped) so that recovery copies the delete over older
     /// copies instead of bringing them back; removed by a sweep after a retention period.
     Tombstone,
+    /// A journal lane of a bucket's key index: appended in each group independently and
+    /// read as the union of the groups' copies, so never replaced by another group's copy.
+    Journal,
 }
 
 impl RecordKind {
@@ -41,6 +44,7 @@ impl RecordKind {
             RecordKind::Part => TAG | 2,
             RecordKind::Upload => TAG | 3,
             RecordKind::Tombstone => TAG | 4,
+            RecordKind::Journal => TAG | 5,
         }
     }
 
@@ -51,6 +55,7 @@ impl RecordKind {
             f if f == RecordKind::Part.user_flags() => RecordKind::Part,
             f if f == RecordKind::Upload.user_flags() => RecordKind::Upload,
             f if f == RecordKind::Tombstone.user_flags() => RecordKind::Tombstone,
+            f if f == RecordKind::Journal.user_flags() => RecordKind::Journal,
             f if f & !0xffff_ffff == CHECKED_TAG => RecordKind::CheckedData(f as u32),
             _ => RecordKind::Data,
         }
@@ -68,6 +73,7 @@ mod tests {
             RecordKind::CheckedData(0xdead_beef),
             RecordKind::Manifest,
             RecordKind::Part,
+            RecordKind::Journal,
             RecordKind::Upload,
             RecordKind::Tombstone,
         ] {
