@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use backrunner_store::bucket::{AclFlags, BucketMetadata};
+use backrunner_store::bucket::{AclEntry, AclFlags, BucketMetadata};
 use http::StatusCode;
 
 use crate::error::ApiError;
@@ -191,6 +191,24 @@ pub fn authorize_with_tokens(
     if meta.is_public() {
         return allowed(AccessGrant::PublicBucket);
     }
+    authorize_entries(&meta.acl, operation, auth, canonical, extra)
+}
+
+/// The checks of [`authorize_with_tokens`] after the public-bucket rule, over any ACL (a
+/// bucket's or a bucket directory's): rules 2 to 5 of the module docs.
+pub fn authorize_entries(
+    acl: &BTreeMap<String, AclEntry>,
+    operation: Operation,
+    auth: &ParsedAuthorization,
+    canonical: &CanonicalRequest,
+    extra: &impl ExtraTokens,
+) -> Result<AuthorizedUser, AuthError> {
+    let allowed = |grant| {
+        Ok(AuthorizedUser {
+            user: auth.user.clone(),
+            grant,
+        })
+    };
     let refuse = |presented_error: AuthError| {
         if auth.has_credentials() {
             Err(presented_error)
@@ -198,7 +216,7 @@ pub fn authorize_with_tokens(
             Err(AuthError::MissingCredentials { operation })
         }
     };
-    let Some(entry) = meta.acl.get(&auth.user) else {
+    let Some(entry) = acl.get(&auth.user) else {
         return refuse(AuthError::UnknownUser {
             user: auth.user.clone(),
         });
@@ -227,6 +245,59 @@ pub fn authorize_with_tokens(
         }
     }
     refuse(mismatch)
+}
+
+/// Checks `auth` for administration ([`Operation::Admin`]) under `acl` (a bucket's or a
+/// bucket directory's), stricter than [`authorize_entries`]: an empty ACL grants nobody
+/// administration (a public bucket is not administered by the public), and the request
+/// must be signed with the user's token (or an extra token) even when the user has
+/// [`AclFlags::NO_TOKEN`].
+pub fn authorize_admin(
+    acl: &BTreeMap<String, AclEntry>,
+    auth: &ParsedAuthorization,
+    canonical: &CanonicalRequest,
+    extra: &impl ExtraTokens,
+) -> Result<AuthorizedUser, AuthError> {
+    let operation = Operation::Admin;
+    let refuse = |presented_error: AuthError| {
+        if auth.has_credentials() {
+            Err(presented_error)
+        } else {
+            Err(AuthError::MissingCredentials { operation })
+        }
+    };
+    let Some(entry) = acl.get(&auth.user) else {
+        return refuse(AuthError::UnknownUser {
+            user: auth.user.clone(),
+        });
+    };
+    if !entry.flags.contains(AclFlags::ADMIN) {
+        return refuse(AuthError::NotPermitted {
+            user: auth.user.clone(),
+            operation,
+        });
+    }
+    let mismatch = AuthError::SignatureMismatch {
+        user: auth.user.clone(),
+    };
+    let Some(signature) = auth.signature.as_deref() else {
+        return refuse(mismatch);
+    };
+    let grant = if canonical.verify(&entry.token, signature) {
+        AccessGrant::CurrentToken
+    } else if let Some(n) = extra
+        .extra_tokens(&auth.user)
+        .iter()
+        .position(|token| canonical.verify(token, signature))
+    {
+        AccessGrant::ExtraToken(n)
+    } else {
+        return refuse(mismatch);
+    };
+    Ok(AuthorizedUser {
+        user: auth.user.clone(),
+        grant,
+    })
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ use crate::access_log::around_request;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::handlers::{
-    bulk_delete, delete as delete_key, get as get_key, list, lookup, monitoring, nobucket_upload,
-    ping, redirect, stat, static_file, upload,
+    bucket_admin, bucket_directory, bulk_delete, delete as delete_key, get as get_key, list,
+    lookup, monitoring, nobucket_upload, ping, readable_buckets, redirect, stat, static_file,
+    upload,
 };
 use crate::state::AppState;
 
@@ -41,6 +42,13 @@ fn mount(router: Router<AppState>, endpoint: Endpoint) -> Router<AppState> {
             .put(delete_key::delete)
             .merge(delete(delete_key::delete)),
         Endpoint::BulkDelete => post(bulk_delete::bulk_delete).put(bulk_delete::bulk_delete),
+        Endpoint::UpdateBucketDirectory => post(bucket_directory::update_bucket_directory),
+        Endpoint::ListBucketDirectory => get(bucket_directory::list_bucket_directory),
+        Endpoint::DeleteBucketDirectory => post(bucket_directory::delete_bucket_directory),
+        Endpoint::UpdateBucket => post(bucket_admin::update_bucket),
+        Endpoint::ReadBucket => get(bucket_admin::read_bucket_handler),
+        Endpoint::DeleteBucket => post(bucket_admin::delete_bucket),
+        Endpoint::Buckets => get(readable_buckets::buckets),
         Endpoint::Ping => get(ping::ping),
         Endpoint::Stat => get(stat::stat),
         Endpoint::ProxyStat => get(monitoring::proxy_stat),

@@ -77,6 +77,17 @@ impl BucketCache {
         }
     }
 
+    /// The metadata store the cache reads from (RIFT's management endpoints write
+    /// through it).
+    pub fn store(&self) -> &MetadataStore {
+        &self.store
+    }
+
+    /// The key of the bucket list object (empty = none).
+    pub fn list_key(&self) -> &str {
+        &self.list_key
+    }
+
     /// Whether one full load succeeded.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
@@ -218,6 +229,34 @@ impl BucketCache {
                 ))
             }
         }
+    }
+
+    /// Puts `meta` in the cache at once (this proxy just wrote it), so the proxy's own
+    /// requests see a bucket it created or changed before the next refresh.
+    pub fn insert(&self, meta: BucketMetadata) {
+        let name = meta.name.clone();
+        self.missing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, Arc::new(meta));
+    }
+
+    /// Drops bucket `name` and its token aliases from the cache at once (this proxy just
+    /// deleted it); it is remembered as missing like any unknown name.
+    pub fn forget(&self, name: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.aliases
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.remember_missing(name);
     }
 
     /// The extra tokens of bucket `name` still valid at `now_unix` (seconds): the previous

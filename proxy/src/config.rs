@@ -45,6 +45,47 @@ pub struct HttpsConfig {
     pub key: PathBuf,
 }
 
+/// The bootstrap administrator of RIFT's management endpoints (`[admin]`): requests signed
+/// as `user` with `token` may create, change and delete every bucket and bucket directory.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The admin's user name (not `*`).
+    pub user: String,
+    /// The admin's token (the HMAC key its requests are signed with).
+    pub token: String,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token: configurations end up in logs.
+        f.debug_struct("AdminConfig")
+            .field("user", &self.user)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl AdminConfig {
+    /// Checks the user and token (errors name `admin.user` / `admin.token`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let user = self.user.trim();
+        if user.is_empty() || user == crate::signature::ANONYMOUS_USER || user.contains(':') {
+            return Err(err(
+                "admin.user",
+                "must be a user name (not empty, not '*', no ':')",
+            ));
+        }
+        if user != self.user {
+            return Err(err("admin.user", "must not start or end with whitespace"));
+        }
+        if self.token.is_empty() {
+            return Err(err("admin.token", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
 /// Proxy configuration. Every field but `remotes` and `metadata_groups` has a default.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -147,6 +188,9 @@ pub struct ProxyConfig {
     pub redirect_signature_timeout_secs: u64,
     /// Scheme of redirect URLs, `http` (default) or `https`.
     pub redirect_scheme: String,
+    /// The bootstrap administrator of the management endpoints (none by default: only
+    /// admins named in bucket and directory ACLs).
+    pub admin: Option<AdminConfig>,
 }
 
 impl Default for ProxyConfig {
@@ -191,6 +235,7 @@ impl Default for ProxyConfig {
             redirect_token: String::new(),
             redirect_signature_timeout_secs: 60,
             redirect_scheme: "http".into(),
+            admin: None,
         }
     }
 }
@@ -281,6 +326,9 @@ impl ProxyConfig {
             .is_some_and(|id| id.trim().is_empty())
         {
             return Err(err("proxy_id", "must not be empty"));
+        }
+        if let Some(admin) = &self.admin {
+            admin.validate()?;
         }
         for (i, name) in self.buckets.iter().enumerate() {
             if backrunner_store::valid_bucket_name(name).is_none() {
@@ -405,6 +453,15 @@ mod tests {
         assert_eq!(cfg.placement_hub_uri(), Ok(None));
         assert_eq!(cfg.placement_report_interval_secs, 5);
         assert_eq!(cfg.placement_staleness_secs, 30);
+        assert_eq!(cfg.admin, None);
+        let with_admin = ProxyConfig::from_toml(
+            "remotes = [\"127.0.0.1:1025\"]\nmetadata_groups = [1]\n[admin]\nuser = \"root\"\ntoken = \"s3cret\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(with_admin.validate(), Ok(()));
+        let admin = with_admin.admin.unwrap_or_else(|| panic!("no [admin]"));
+        assert_eq!(admin.user, "root");
+        assert!(!format!("{admin:?}").contains("s3cret"));
     }
 
     #[tokio::test]
@@ -465,6 +522,20 @@ mod tests {
             edit(&mut cfg);
             assert_eq!(cfg.validate().map_err(|e| e.field), Err(field.into()));
         }
+        let admin = |user: &str, token: &str| {
+            let mut cfg = minimal();
+            cfg.admin = Some(AdminConfig {
+                user: user.into(),
+                token: token.into(),
+            });
+            cfg.validate().map_err(|e| e.field)
+        };
+        assert_eq!(admin("root", "t"), Ok(()));
+        assert_eq!(admin("*", "t"), Err("admin.user".into()));
+        assert_eq!(admin("", "t"), Err("admin.user".into()));
+        assert_eq!(admin("a:b", "t"), Err("admin.user".into()));
+        assert_eq!(admin(" root", "t"), Err("admin.user".into()));
+        assert_eq!(admin("root", ""), Err("admin.token".into()));
         let unknown = ProxyConfig::from_toml("remotez = []");
         assert_eq!(unknown.map_err(|e| e.field), Err("toml".into()));
     }

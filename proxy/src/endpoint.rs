@@ -64,6 +64,25 @@ endpoints! {
     Delete: segment "delete", label "delete", routes ["/delete/{*target}"];
     /// `POST|PUT /bulk_delete/{bucket}` with `{"keys": [...]}`.
     BulkDelete: segment "bulk_delete", label "bulk_delete", routes ["/bulk_delete/{*target}"];
+    /// `POST /update-bucket-directory/{dir}`: creates or changes a bucket directory (RIFT).
+    UpdateBucketDirectory: segment "update-bucket-directory", label "update_bucket_directory",
+        routes ["/update-bucket-directory/{*target}"];
+    /// `GET /list-bucket-directory/{dir}`: the directory's buckets with groups and usage.
+    ListBucketDirectory: segment "list-bucket-directory", label "list_bucket_directory",
+        routes ["/list-bucket-directory/{*target}"];
+    /// `POST /delete-bucket-directory/{dir}`: removes a bucket directory.
+    DeleteBucketDirectory: segment "delete-bucket-directory", label "delete_bucket_directory",
+        routes ["/delete-bucket-directory/{*target}"];
+    /// `POST /update-bucket/{dir}/{bucket}`: creates or changes a bucket (RIFT).
+    UpdateBucket: segment "update-bucket", label "update_bucket",
+        routes ["/update-bucket/{*target}"];
+    /// `GET /read-bucket/{bucket}`: a bucket's metadata (tokens for its admins only).
+    ReadBucket: segment "read-bucket", label "read_bucket", routes ["/read-bucket/{*target}"];
+    /// `POST /delete-bucket/{bucket}`: removes a bucket's metadata (not its objects).
+    DeleteBucket: segment "delete-bucket", label "delete_bucket",
+        routes ["/delete-bucket/{*target}"];
+    /// `GET /buckets`: the buckets the caller may read.
+    Buckets: segment "buckets", label "buckets", routes ["/buckets", "/buckets/"];
     /// `GET /ping`.
     Ping: segment "ping", label "ping", routes ["/ping", "/ping/"];
     /// `GET /stat[/b1,b2]`.
@@ -126,6 +145,14 @@ mod tests {
         assert_eq!(Endpoint::of_path("/readyz").label(), "health");
         assert_eq!(Endpoint::of_path("/index.html").label(), "static");
         assert_eq!(Endpoint::of_path("/").label(), "static");
+        assert_eq!(
+            Endpoint::of_path("/update-bucket/d/b").label(),
+            "update_bucket"
+        );
+        assert_eq!(
+            Endpoint::of_path("/update-bucket-directory/d").label(),
+            "update_bucket_directory"
+        );
         assert_eq!(Endpoint::Get.strip_prefix(b"/get/b/k"), Some(&b"b/k"[..]));
         assert_eq!(Endpoint::Get.strip_prefix(b"/getx/b/k"), None);
     }

@@ -91,6 +91,35 @@ pub enum ApiError {
     /// 507: the storage backend is out of space.
     #[error("insufficient storage")]
     InsufficientStorage,
+    // RIFT's management endpoints (handlers/bucket_admin.rs, bucket_directory.rs).
+    /// 401: a management request without usable credentials.
+    #[error("authorization required: a signed request of an admin of {what}")]
+    AdminRequired {
+        /// What the request would change, e.g. `bucket 'b'`.
+        what: String,
+    },
+    /// 403: a management request whose user is not an admin of what it would change.
+    #[error("forbidden: user '{user}' may not administer {what}")]
+    NotAdmin {
+        /// The user of the request.
+        user: String,
+        /// What the request would change, e.g. `bucket 'b'`.
+        what: String,
+    },
+    /// 404: no such bucket directory.
+    #[error("bucket directory '{0}' not found")]
+    DirectoryNotFound(String),
+    /// 409: the bucket is managed by a Kubernetes `Bucket` resource (its ownership record),
+    /// which stays the source of truth.
+    #[error(
+        "bucket '{bucket}' is managed by the Kubernetes Bucket {owner} (install/namespace/name); change that resource instead"
+    )]
+    BucketOwned {
+        /// The bucket.
+        bucket: String,
+        /// The owning resource, `install/namespace/name`.
+        owner: String,
+    },
 }
 
 impl ApiError {
@@ -114,12 +143,20 @@ impl ApiError {
             ApiError::StorageError => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::AdminRequired { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::NotAdmin { .. } => StatusCode::FORBIDDEN,
+            ApiError::DirectoryNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BucketOwned { .. } => StatusCode::CONFLICT,
         }
     }
 
     /// `WWW-Authenticate` value a 401 reply must carry (RFC 9110 §11.6.1), `None` otherwise.
     pub fn www_authenticate(&self) -> Option<&'static str> {
-        matches!(self, ApiError::Unauthorized(_)).then_some(WWW_AUTHENTICATE)
+        matches!(
+            self,
+            ApiError::Unauthorized(_) | ApiError::AdminRequired { .. }
+        )
+        .then_some(WWW_AUTHENTICATE)
     }
 
     /// The JSON body: `{"error": "<message>", "status": N}`.
@@ -220,6 +257,22 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Maps a metadata store error: storage errors as [`ApiError::from_storage`], a stored
+    /// record that cannot be decoded 502, a write that reached only some metadata groups
+    /// 503 (every change is idempotent: retry it).
+    pub fn from_metadata(e: &backrunner_store::MetadataError) -> ApiError {
+        use backrunner_store::MetadataError;
+        match e {
+            MetadataError::Storage { source, .. } => ApiError::from_storage(source),
+            MetadataError::Malformed { .. } => ApiError::StorageError,
+            MetadataError::Partial { .. } => ApiError::Unavailable(
+                "the change did not reach every metadata group; retry it".into(),
+            ),
+        }
+    }
+}
+
 fn storage_unavailable() -> ApiError {
     ApiError::Unavailable("storage temporarily unavailable".into())
 }
@@ -312,6 +365,37 @@ pub enum BadRequest {
     /// Storage answered EINVAL.
     #[error("storage rejected the request as invalid")]
     StorageRejected,
+    // RIFT's management endpoints.
+    /// A management body that is not JSON of the expected shape.
+    #[error("malformed JSON body: {0}")]
+    InvalidJsonBody(String),
+    /// A path that is not `/<handler>/<directory>/<bucket>`.
+    #[error("expected /<handler>/<directory>/<bucket>")]
+    ExpectedDirectoryAndBucket,
+    /// A path that is not `/<handler>/<directory>`.
+    #[error("expected /<handler>/<directory>")]
+    ExpectedDirectoryOnly,
+    /// A name in the path that cannot name a bucket or directory.
+    #[error("'{0}' is not a valid name (1 to 255 bytes, no '/', no control characters)")]
+    InvalidName(String),
+    /// A new bucket without `groups`, or `groups` empty.
+    #[error("a bucket needs a non-empty \"groups\" list")]
+    MissingGroups,
+    /// `groups` names group 0.
+    #[error("group 0 is not a valid group")]
+    GroupZero,
+    /// `groups` names a group twice.
+    #[error("group {0} is listed twice")]
+    DuplicateGroup(u32),
+    /// An ACL entry with an empty user.
+    #[error("an ACL entry has an empty user")]
+    EmptyAclUser,
+    /// Two ACL entries name the same user.
+    #[error("user '{0}' appears twice in the ACL")]
+    DuplicateAclUser(String),
+    /// An ACL entry without a token and without the no-token flag (1).
+    #[error("user '{0}' needs a token (or flag 1, no token)")]
+    EmptyAclToken(String),
 }
 
 #[cfg(test)]

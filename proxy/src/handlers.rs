@@ -2,17 +2,22 @@
 //! extractor (the request's target, looked up and checked against the bucket ACL), the
 //! data and read sessions, and the mapping of storage errors to replies. Every bucket
 //! handler takes an [`Authorized`](authorized::Authorized) argument, so it runs only once
-//! the request is parsed and authorised.
+//! the request is parsed and authorised; RIFT's management endpoints take a
+//! [`Caller`](management::Caller) and check bucket and directory ACLs themselves.
 
 pub mod authorized;
+pub mod bucket_admin;
+pub mod bucket_directory;
 pub mod bulk_delete;
 pub mod delete;
 pub mod get;
 pub mod list;
 pub mod lookup;
+pub mod management;
 pub mod monitoring;
 pub mod nobucket_upload;
 pub mod ping;
+pub mod readable_buckets;
 pub mod redirect;
 pub mod stat;
 pub mod static_file;

@@ -6,6 +6,8 @@
 //! - [`bucket_list`]: the bucket list object (names, one per line);
 //! - [`token_aliases`]: previous ACL tokens a rotation keeps valid for a while;
 //! - [`ownership`]: who manages a bucket (a Kubernetes resource, or nobody);
+//! - [`directory`]: bucket directories (RIFT): named sets of buckets with an ACL of their
+//!   own, and the record naming each member bucket's directory;
 //! - [`object`]: how an object's bytes are laid out (one record, or parts and a manifest)
 //!   so readers always see one whole upload;
 //! - [`index`]: the bucket key index (journals, segments, shard states, root) and
@@ -18,6 +20,7 @@
 
 pub mod bucket;
 pub mod bucket_list;
+pub mod directory;
 pub mod index;
 pub mod metadata_store;
 pub mod object;
@@ -26,6 +29,7 @@ pub mod token_aliases;
 
 pub use bucket::{AclEntry, AclFlags, BucketMetaError, BucketMetadata, valid_bucket_name};
 pub use bucket_list::BucketList;
+pub use directory::{BucketDirectory, DirectoryMembership, valid_directory_name};
 pub use metadata_store::{BucketRecord, GroupCopy, MetadataError, MetadataStore, WriteReport};
 pub use ownership::OwnerRecord;
 pub use token_aliases::TokenAliases;

@@ -1,7 +1,8 @@
 //! [`MetadataStore`]: Backrunner's records in the metadata groups of an Elliptics cluster —
 //! bucket metadata (namespace `bucket`, the msgpack object of DESIGN contract 2), the bucket
-//! list, the token-alias record of each bucket, and the ownership record. The proxy, the
-//! operator and `backrunner bucket` all read and write through it.
+//! list, the token-alias record of each bucket, the ownership record, and bucket
+//! directories with their membership records. The proxy, the operator and `backrunner
+//! bucket` all read and write through it.
 //!
 //! One write rule: a write or remove goes to every metadata group (one plain WRITE each) and
 //! its [`WriteReport`] says which groups took it. The caller decides what is enough:
@@ -16,6 +17,9 @@ use futures_util::future::join_all;
 
 use crate::bucket::{BucketMetadata, METADATA_NAMESPACE};
 use crate::bucket_list::BucketList;
+use crate::directory::{
+    BucketDirectory, DIRECTORY_NAMESPACE, DirectoryMembership, MEMBERSHIP_NAMESPACE,
+};
 use crate::ownership::{OWNER_NAMESPACE, OwnerRecord};
 use crate::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAliases};
 
@@ -335,6 +339,26 @@ impl MetadataStore {
         Ok(true)
     }
 
+    /// Reads bucket directory `name`; `Ok(None)` when absent.
+    pub async fn read_directory(
+        &self,
+        name: &str,
+    ) -> Result<Option<BucketDirectory>, MetadataError> {
+        self.read_decoded(DIRECTORY_NAMESPACE, name, BucketDirectory::decode)
+            .await
+    }
+
+    /// Writes a bucket directory to every metadata group.
+    pub async fn write_directory(&self, directory: &BucketDirectory) -> WriteReport {
+        self.write_object(DIRECTORY_NAMESPACE, &directory.name, &directory.encode())
+            .await
+    }
+
+    /// Removes bucket directory `name` from every metadata group.
+    pub async fn remove_directory(&self, name: &str) -> WriteReport {
+        self.remove_object(DIRECTORY_NAMESPACE, name).await
+    }
+
     /// Reads the record of type `R` of bucket `name` (its token aliases, its ownership);
     /// `Ok(None)` when absent.
     pub async fn read_record<R: BucketRecord>(
@@ -357,7 +381,7 @@ impl MetadataStore {
 }
 
 /// A record kept beside bucket metadata, one per bucket, under the bucket's name in a
-/// namespace of its own: [`TokenAliases`], [`OwnerRecord`].
+/// namespace of its own: [`TokenAliases`], [`OwnerRecord`], [`DirectoryMembership`].
 pub trait BucketRecord: Sized {
     /// The Elliptics namespace of the records of this type.
     const NAMESPACE: &'static str;
@@ -390,6 +414,18 @@ impl BucketRecord for OwnerRecord {
 
     fn decode(bytes: &[u8]) -> Result<Self, String> {
         OwnerRecord::decode(bytes)
+    }
+}
+
+impl BucketRecord for DirectoryMembership {
+    const NAMESPACE: &'static str = MEMBERSHIP_NAMESPACE;
+
+    fn encode(&self) -> Vec<u8> {
+        DirectoryMembership::encode(self)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        DirectoryMembership::decode(bytes).map_err(|e| e.to_string())
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on failed setup
 
+mod bucket_admin;
 mod cluster;
 mod durability;
 mod faults;

@@ -253,3 +253,41 @@ fn extra_tokens_are_accepted_during_rotation() {
     let auth = signed_header(op, "u2", "old-1");
     assert!(authorize_with_tokens(&bucket(), op, &auth, &canonical(op), &hashed).is_ok());
 }
+
+#[test]
+fn admin_needs_the_flag_and_a_signature_and_never_comes_from_an_empty_acl() {
+    let op = Operation::Admin;
+    let mut meta = bucket();
+    add_user(&mut meta, 1, "boss", "boss-token", AclFlags::ADMIN);
+    add_user(
+        &mut meta,
+        1,
+        "lazy",
+        "lazy-token",
+        AclFlags::ADMIN | AclFlags::NO_TOKEN,
+    );
+    let check = |meta: &BucketMetadata, auth: &ParsedAuthorization| {
+        authorize_admin(&meta.acl, auth, &canonical(op), &NoExtraTokens)
+            .map_or_else(|e| e.status().as_u16(), |_| 200)
+    };
+    assert_eq!(check(&meta, &signed_header(op, "boss", "boss-token")), 200);
+    assert_eq!(check(&meta, &signed_header(op, "boss", "wrong")), 403);
+    assert_eq!(check(&meta, &signed_header(op, "lazy", "wrong")), 403);
+    assert_eq!(check(&meta, &signed_header(op, "lazy", "lazy-token")), 200);
+    assert_eq!(check(&meta, &signed_header(op, "u3", "token-3")), 403);
+    assert_eq!(check(&meta, &signed_header(op, "nobody", "x")), 403);
+    assert_eq!(check(&meta, &ParsedAuthorization::parse(None)), 401);
+    let public = BucketMetadata::new("open");
+    assert_eq!(check(&public, &ParsedAuthorization::parse(None)), 401);
+    assert_eq!(
+        check(&public, &signed_header(op, "boss", "boss-token")),
+        403
+    );
+    let mut rotated = BTreeMap::new();
+    rotated.insert("boss".to_owned(), vec!["old-token".to_owned()]);
+    let auth = signed_header(op, "boss", "old-token");
+    assert_eq!(
+        authorize_admin(&meta.acl, &auth, &canonical(op), &rotated).map(|u| u.grant),
+        Ok(AccessGrant::ExtraToken(0))
+    );
+}

@@ -71,7 +71,10 @@ const USAGE_CONCURRENCY: usize = 8;
 const USAGE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `bucket`'s objects and bytes from its key index, or why not.
-async fn usage(state: &AppState, bucket: &BucketMetadata) -> Result<BucketUsage, String> {
+pub(crate) async fn usage(
+    state: &AppState,
+    bucket: &BucketMetadata,
+) -> Result<BucketUsage, String> {
     match tokio::time::timeout(USAGE_TIMEOUT, state.indexes.usage(bucket)).await {
         Ok(None) => Err("the key index is switched off on this proxy (key_index = false)".into()),
         Ok(Some(Ok(u))) => Ok(u),
