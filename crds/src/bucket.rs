@@ -266,6 +266,20 @@ pub struct BucketStatus {
     /// How no-bucket uploads see the bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementSummary>,
+    /// Objects and bytes from the bucket's key index, coarse (exact figures: the proxies'
+    /// `/stat`), refreshed at most once per status interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ObjectUsage>,
+}
+
+/// A bucket's objects and their bytes, as its key index counts them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectUsage {
+    /// Objects (coarse).
+    pub objects: u64,
+    /// Their bytes (coarse).
+    pub bytes: u64,
 }
 
 /// One group of a bucket, as resolved by the operator.

@@ -49,6 +49,22 @@ async fn buckets_become_ready_and_serve_through_both_proxies() -> Result<()> {
                 )
             })?;
         }
+        // Each Bucket's status counts its objects from the key index (2 keys each).
+        for name in ["videos", "private", "uploads"] {
+            wait_for(
+                &format!("status.usage of {name} to count its 2 objects"),
+                Duration::from_secs(30),
+                async || {
+                    let b = apis.buckets.get(name).await?;
+                    let usage = b.status.and_then(|s| s.usage);
+                    Ok(Probe::done_if(
+                        usage.as_ref().is_some_and(|u| u.objects == 2),
+                        || format!("{usage:?}"),
+                    ))
+                },
+            )
+            .await?;
+        }
         // The user-provided token of `partner` works on `private` too.
         let (private, _) = bucket_and_writer(system, "private").await?;
         let partner_token = backrunner_e2e::resources::user_token(

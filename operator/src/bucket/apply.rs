@@ -10,6 +10,7 @@
 //! Group health goes to the metrics exactly and to status coarsely, its moving numbers at
 //! most once per status interval (see [`super::status`]).
 
+use backrunner_store::index::{BucketIndex, IndexOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -165,6 +166,10 @@ async fn sync(
         );
         return Err(e);
     }
+    // The key index's count, at most once per status interval (it costs a few reads).
+    if due || draft.status.usage.is_none() {
+        draft.set_usage(index_usage(&client, &name, &bucket.spec.groups).await);
+    }
     draft.status.bucket_name = Some(name);
     draft.set(
         types::DELETION_BLOCKED,
@@ -180,6 +185,30 @@ async fn sync(
         requeue = requeue.min(Duration::from_secs(expiry.saturating_sub(now) + 1));
     }
     Ok(Action::requeue(requeue))
+}
+
+/// How long counting a bucket's objects may take in a reconcile.
+const USAGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Objects and bytes of bucket `name` (in `groups`) from its key index; `None` when the
+/// index could not be read in time (the status keeps its last count).
+async fn index_usage(client: &elliptics::Client, name: &str, groups: &[u32]) -> Option<(u64, u64)> {
+    let session = client
+        .session()
+        .groups(groups.to_vec())
+        .namespace(name.as_bytes());
+    let index = BucketIndex::new(&session, IndexOptions::default());
+    match tokio::time::timeout(USAGE_TIMEOUT, index.usage()).await {
+        Ok(Ok(u)) => Some((u.objects, u.bytes)),
+        Ok(Err(e)) => {
+            tracing::info!(bucket = name, error = %e, "object count unavailable");
+            None
+        }
+        Err(_) => {
+            tracing::info!(bucket = name, "object count timed out");
+            None
+        }
+    }
 }
 
 /// Checks or takes the ownership record; `Some((reason, message))` on a conflict.

@@ -9,7 +9,9 @@
 //! a condition's status or reason, numbers appearing or vanishing) is written at once. The
 //! exact numbers are Prometheus metrics ([`crate::health::BucketHealth::publish`]).
 
-use backrunner_crds::bucket::{Bucket, BucketStatus, PlacementSummary, ResolvedGroup, reasons};
+use backrunner_crds::bucket::{
+    Bucket, BucketStatus, ObjectUsage, PlacementSummary, ResolvedGroup, reasons,
+};
 use backrunner_crds::cluster::GroupState;
 use backrunner_crds::condition::{
     ConditionStatus, ConditionUpdate, Time, find_condition, set_condition, types,
@@ -202,6 +204,24 @@ impl StatusDraft {
             }
         }
         false
+    }
+
+    /// Sets `usage` (coarse) from the key index's count; `None` leaves what the object has.
+    /// Returns whether it changes.
+    pub fn set_usage(&mut self, usage: Option<(u64, u64)>) -> bool {
+        let Some((objects, bytes)) = usage else {
+            return false;
+        };
+        let coarse = ObjectUsage {
+            objects: coarse_count(objects),
+            bytes: coarse_bytes(bytes),
+        };
+        let changed = self.status.usage.as_ref() != Some(&coarse);
+        self.status.usage = Some(coarse);
+        if changed {
+            self.health_moved = true;
+        }
+        changed
     }
 
     /// Whether [`StatusDraft::set_health`] changed the statistics part of the status.
