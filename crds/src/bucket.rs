@@ -158,6 +158,12 @@ pub struct BucketSpec {
     /// Refuse deletion while set (DeletionBlocked=True, finalizer kept).
     #[serde(default)]
     pub deletion_protection: bool,
+    /// The bucket directory (RIFT) the bucket is in; the operator creates it (with no ACL:
+    /// only the proxies' bootstrap admin manages it) and keeps its member list. None: in no
+    /// directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128), pattern(BUCKET_NAME_PATTERN))]
+    pub directory: Option<String>,
 }
 
 /// Reference to an EllipticsCluster.

@@ -195,6 +195,64 @@ async fn bucket_deletion_honours_reclaim_policy() -> Result<()> {
 }
 
 #[tokio::test]
+async fn spec_directory_puts_the_bucket_in_a_rift_directory() -> Result<()> {
+    support::run_on_examples(async |system, apis| {
+        let clients = proxies(system);
+        let store = support::metadata_store(system).await;
+        // The directory a proxy lists (anyone may list a directory without an ACL).
+        let members = async |dir: &str| -> Result<Vec<String>> {
+            let r = clients[0]
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/list-bucket-directory/{dir}"),
+                    Vec::new(),
+                    None,
+                )
+                .await?;
+            if r.status == reqwest::StatusCode::NOT_FOUND {
+                return Ok(Vec::new());
+            }
+            let doc: serde_json::Value = serde_json::from_slice(&r.body)
+                .map_err(|e| backrunner_e2e::E2eError::Check(format!("{e}: {r}")))?;
+            Ok(doc["buckets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b["name"].as_str().map(str::to_owned))
+                .collect())
+        };
+        let wait_members = async |dir: &str, want: &[&str]| -> Result<()> {
+            wait_for(
+                &format!("directory {dir} to hold {want:?}"),
+                Duration::from_secs(30),
+                async || {
+                    let got = members(dir).await?;
+                    Ok(Probe::done_if(got == want, || format!("{got:?}")))
+                },
+            )
+            .await
+        };
+        let patch = json!({"spec": {"directory": "media"}});
+        support::merge_patch(&apis.buckets, "videos", &patch).await?;
+        wait_members("media", &["videos"]).await?;
+        // Moved: the old directory lets it go.
+        let patch = json!({"spec": {"directory": "archive"}});
+        support::merge_patch(&apis.buckets, "videos", &patch).await?;
+        wait_members("archive", &["videos"]).await?;
+        wait_members("media", &[]).await?;
+        // Out of every directory.
+        let patch = json!({"spec": {"directory": null}});
+        support::merge_patch(&apis.buckets, "videos", &patch).await?;
+        wait_members("archive", &[]).await?;
+        let dir = store.read_directory("archive").await.map_err(storage_err)?;
+        ensure(dir.is_some_and(|d| d.buckets.is_empty()), || {
+            "directory archive after the bucket left".to_owned()
+        })
+    })
+    .await
+}
+
+#[tokio::test]
 async fn purge_data_removes_every_object_before_the_metadata() -> Result<()> {
     support::run_on_examples(async |system, apis| {
         let clients = proxies(system);

@@ -252,5 +252,6 @@ pub(crate) fn test_spec(cluster: &str, groups: Vec<u32>) -> backrunner_crds::buc
         reclaim_policy: Default::default(),
         purge_data: None,
         deletion_protection: false,
+        directory: None,
     }
 }

@@ -354,6 +354,53 @@ impl MetadataStore {
             .await
     }
 
+    /// Puts bucket `bucket` in directory `to` (`None`: in none): its membership record,
+    /// and the member lists of the directory it leaves and the one it joins (each a
+    /// read-modify-write, written only when it changes). A directory `to` that does not
+    /// exist is created (empty ACL) when `create_missing`, else left alone. Returns the
+    /// directory the bucket was in.
+    pub async fn move_to_directory(
+        &self,
+        bucket: &str,
+        to: Option<&str>,
+        create_missing: bool,
+    ) -> Result<Option<String>, MetadataError> {
+        let current = self
+            .read_record::<DirectoryMembership>(bucket)
+            .await?
+            .map(|m| m.directory);
+        if current.as_deref() != to {
+            let report = match to {
+                Some(dir) => {
+                    self.write_record(bucket, &DirectoryMembership::new(dir))
+                        .await
+                }
+                None => self.remove_record::<DirectoryMembership>(bucket).await,
+            };
+            report.check()?;
+        }
+        if let Some(dir) = to {
+            let directory = match self.read_directory(dir).await? {
+                Some(d) => Some((d, false)),
+                None if create_missing => Some((BucketDirectory::new(dir), true)),
+                None => None,
+            };
+            if let Some((mut directory, created)) = directory {
+                if directory.insert(bucket) || created {
+                    self.write_directory(&directory).await.check()?;
+                }
+            }
+        }
+        if let Some(old) = current.as_deref().filter(|old| Some(*old) != to) {
+            if let Some(mut directory) = self.read_directory(old).await? {
+                if directory.remove(bucket) {
+                    self.write_directory(&directory).await.check()?;
+                }
+            }
+        }
+        Ok(current)
+    }
+
     /// Removes bucket directory `name` from every metadata group.
     pub async fn remove_directory(&self, name: &str) -> WriteReport {
         self.remove_object(DIRECTORY_NAMESPACE, name).await

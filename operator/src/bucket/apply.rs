@@ -166,6 +166,19 @@ async fn sync(
         );
         return Err(e);
     }
+    // The directory (RIFT) the spec names: membership record and member lists.
+    if let Err(e) = store
+        .move_to_directory(&name, bucket.spec.directory.as_deref(), true)
+        .await
+    {
+        draft.set(
+            types::SYNCED,
+            ConditionStatus::False,
+            reasons::METADATA_WRITE_FAILED,
+            format!("bucket directory: {e}"),
+        );
+        return Err(e.into());
+    }
     // The key index's count, at most once per status interval (it costs a few reads).
     if due || draft.status.usage.is_none() {
         draft.set_usage(index_usage(&client, &name, &bucket.spec.groups).await);

@@ -240,6 +240,7 @@ async fn release(
                     purge_with_progress(bucket, namespace, r, draft, &client, &name, &groups)
                         .await?;
                 }
+                store.move_to_directory(&name, None, false).await?;
                 store.remove_record::<TokenAliases>(&name).await.check()?;
                 if let Some(key) = cluster
                     .spec

@@ -126,17 +126,10 @@ pub async fn update_bucket(
             .await
             .map_err(|e| metadata_error("bucket list update", &e))?;
     }
-    if current.as_deref() != Some(dir.as_str()) {
-        store
-            .write_record(&name, &DirectoryMembership::new(&dir))
-            .await
-            .check()
-            .map_err(|e| metadata_error("directory membership write", &e))?;
-    }
-    update_members(&state, &dir, |d| d.insert(&name)).await?;
-    if let Some(old) = current.as_deref().filter(|old| *old != dir) {
-        update_members(&state, old, |d| d.remove(&name)).await?;
-    }
+    store
+        .move_to_directory(&name, Some(&dir), false)
+        .await
+        .map_err(|e| metadata_error("directory membership write", &e))?;
     state.buckets.insert(meta.clone());
     tracing::info!(bucket = %name, directory = %dir, user = %caller.auth.user, created, "bucket updated");
     let mut doc = bucket_doc(&meta, false);
