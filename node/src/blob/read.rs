@@ -37,6 +37,9 @@ impl ReadAt for CachedOnly<'_> {
     }
 }
 
+/// How long a read retries while appends extend its record in place under it.
+const EXTENDED_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Bytes read per piece when streaming whole objects (a multiple of any checksum chunk).
 pub const PIECE: u64 = 1 << 20;
 
@@ -191,7 +194,41 @@ impl BlobStore {
         out: &mut Vec<u8>,
         cached_max: Option<u64>,
     ) -> Result<RecordInfo, StoreError> {
-        let (e, blob) = self.resolve(key).ok_or(StoreError::NotFound)?;
+        let started = std::time::Instant::now();
+        loop {
+            let (e, blob) = self.resolve(key).ok_or(StoreError::NotFound)?;
+            match self.read_entry(&e, &blob, offset, size, verify, out, cached_max) {
+                // An append extended the record in place meanwhile: the last chunk's
+                // checksum now covers bytes past the size read. Read the new version
+                // (for as long as appends keep winning the race, within a bound).
+                Err(StoreError::Corrupted { .. })
+                    if started.elapsed() < EXTENDED_RETRY && self.extended(&e, &blob) =>
+                {
+                    std::thread::yield_now();
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Whether the record of `e` now holds more than `e.size` bytes (extended in place).
+    fn extended(&self, e: &super::index::Entry, blob: &BlobFile) -> bool {
+        let mut raw = [0u8; format::HEADER_LEN as usize];
+        blob.read_exact_at(&mut raw, e.offset).is_ok()
+            && format::RecordHeader::decode(&raw).is_ok_and(|h| h.seq == e.seq && h.size != e.size)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_entry(
+        &self,
+        e: &super::index::Entry,
+        blob: &BlobFile,
+        offset: u64,
+        size: u64,
+        verify: bool,
+        out: &mut Vec<u8>,
+        cached_max: Option<u64>,
+    ) -> Result<RecordInfo, StoreError> {
         if offset != 0 && offset >= e.size {
             return Err(StoreError::TooBig);
         }
@@ -203,11 +240,11 @@ impl BlobStore {
         let n = usize::try_from(n).map_err(|_| StoreError::InvalidArgument("read too large"))?;
         let start = out.len();
         out.resize(start + n, 0);
-        let area = self.area(&e);
+        let area = self.area(e);
         let target = &mut out[start..];
         let read = match cached_max {
-            Some(_) => read_area(&CachedOnly(&blob), &area, offset, target, verify),
-            None => read_area(blob.as_ref(), &area, offset, target, verify),
+            Some(_) => read_area(&CachedOnly(blob), &area, offset, target, verify),
+            None => read_area(blob, &area, offset, target, verify),
         };
         if let Err(err) = read {
             out.truncate(start);
@@ -217,7 +254,7 @@ impl BlobStore {
             &self.counters.reads,
             Some((&self.counters.read_bytes, n as u64)),
         );
-        Ok(self.info(&e, &blob))
+        Ok(self.info(e, blob))
     }
 
     /// Metadata of the committed object `key` (no data is read).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::error::StoreError;
 use super::file::BlobFile;
-use super::format::{self, HEADER_LEN, MAX_RESERVED, RecordKind};
+use super::format::{self, HEADER_LEN, MAX_RESERVED, RecordHeader, RecordKind};
 use super::index::Entry;
 use super::pending::{self, Pending};
 use super::read::{Area, PIECE, read_area};
@@ -18,6 +18,19 @@ use super::stats::Counters;
 use super::types::{KeyId, RecordInfo, SyncPolicy, Timestamp, WriteKind, WriteRequest};
 use super::writer::RecordWriter;
 use super::{BlobStore, lock, rlock, wlock};
+
+/// Records larger than this are not extended in place (their checksum table would make the
+/// header rewrite more than one page).
+const MAX_IN_PLACE_RESERVED: u64 = 64 << 20;
+
+/// The data area of a record copied for an append of up to `end` bytes: room for as much
+/// again (at least 4 KiB, at most 8 MiB), so appends copy the record O(log n) times.
+pub(crate) fn append_reserve(end: u64) -> u64 {
+    match end.saturating_add(end.clamp(4 << 10, 8 << 20)) {
+        r if r <= MAX_IN_PLACE_RESERVED => r,
+        _ => end,
+    }
+}
 
 impl BlobStore {
     /// Writes `req` to object `key` (see [`WriteKind`] for the variants). Returns only after
@@ -33,7 +46,10 @@ impl BlobStore {
             .ok_or(StoreError::InvalidArgument("offset + size too large"))?;
         let _stripe = self.stripe(key);
         let info = match req.kind {
-            WriteKind::Plain => self.write_new(key, &req, end, true),
+            WriteKind::Plain => match self.extend_in_place(key, &req, end)? {
+                Some(info) => Ok(info),
+                None => self.write_new(key, &req, end, true),
+            },
             WriteKind::PrepareCommit => self.write_new(key, &req, end, false),
             WriteKind::Prepare { reserve } => self.write_prepare(key, &req, reserve, end),
             WriteKind::PlainChunk => self.write_in_place(key, &req, end, None),
@@ -86,10 +102,14 @@ impl BlobStore {
         } else {
             None
         };
+        // An append (a write at the object's end) is likely followed by more: leave room
+        // so the next ones extend the record in place.
+        let appending = old.as_ref().is_some_and(|(e, _)| e.size == req.offset);
+        let reserved = if appending { append_reserve(end) } else { end };
         let header = self.header(
             RecordKind::Data,
             key,
-            end,
+            reserved,
             end,
             req.timestamp,
             req.user_flags,
@@ -130,6 +150,76 @@ impl BlobStore {
         entry.offset = off;
         self.after_write(&blob)?;
         Ok(self.info(&entry, &blob))
+    }
+
+    /// An append (a plain write starting at the object's end) that fits the room left in a
+    /// DATA record of the active blob: the bytes go into the record's data area past the
+    /// current end, then the header (new size, timestamp, user flags) and the checksum table
+    /// up to the new end are rewritten with one `pwrite`. The old bytes never change, so a
+    /// crash before that `pwrite` leaves the old version whole; a reader holding the old
+    /// size may see the last chunk's checksum change under it and reads again
+    /// ([`BlobStore::read`]). `None`: not applicable, the caller copies the record.
+    fn extend_in_place(
+        &self,
+        key: &KeyId,
+        req: &WriteRequest<'_>,
+        end: u64,
+    ) -> Result<Option<RecordInfo>, StoreError> {
+        if req.offset == 0 || req.data.is_empty() {
+            return Ok(None);
+        }
+        let Some((e, blob)) = self.resolve(key) else {
+            return Ok(None);
+        };
+        if e.size != req.offset || end > e.reserved || e.reserved > MAX_IN_PLACE_RESERVED {
+            return Ok(None);
+        }
+        // Held so the blob is not sealed (and skipped by open-time checks) meanwhile.
+        let active = lock(&self.active);
+        if !Arc::ptr_eq(&blob, &active) {
+            return Ok(None);
+        }
+        let mut raw = [0u8; HEADER_LEN as usize];
+        blob.read_exact_at(&mut raw, e.offset)?;
+        let Ok(mut header) = RecordHeader::decode(&raw) else {
+            return Ok(None);
+        };
+        if header.kind != RecordKind::Data || header.seq != e.seq || header.reserved != e.reserved {
+            return Ok(None);
+        }
+        let area = self.area(&e);
+        blob.write_all_at(req.data, area.data() + req.offset)?;
+        let grown = Area { size: end, ..area };
+        let lo = e.size / u64::from(self.chunk);
+        let hi = format::chunk_count(end, self.chunk);
+        let kept = area.read_table(blob.as_ref(), 0, lo)?;
+        let crcs = pending::chunk_crcs(lo, hi, &[], end, self.chunk, |at, buf| {
+            read_area(blob.as_ref(), &grown, at, buf, false)
+        })?;
+        header.size = end;
+        header.tsec = req.timestamp.tsec;
+        header.tnsec = req.timestamp.tnsec;
+        header.user_flags = req.user_flags;
+        let mut head = header.encode().to_vec();
+        head.extend_from_slice(&format::encode_table(&kept, kept.len() * 4));
+        head.extend_from_slice(&format::encode_table(&crcs, crcs.len() * 4));
+        if self.cfg.sync == SyncPolicy::Always {
+            // The data must be durable before the header that makes it part of the object.
+            blob.sync_data()?;
+        }
+        blob.write_all_at(&head, e.offset)?;
+        let entry = Entry {
+            size: end,
+            tsec: header.tsec,
+            tnsec: header.tnsec,
+            user_flags: header.user_flags,
+            ..e
+        };
+        wlock(&self.index).insert(*key, entry);
+        drop(active);
+        self.discard_pending(key);
+        self.after_write(&blob)?;
+        Ok(Some(self.info(&entry, &blob)))
     }
 
     /// A new PREPARE record reserving `reserve` bytes, then the chunk written in place.

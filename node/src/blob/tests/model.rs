@@ -7,9 +7,15 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::blob::StoreError;
+use crate::blob::write::append_reserve;
 
 #[derive(Debug, Clone)]
 enum Op {
+    /// A plain write at the key's current end (an APPEND as the node runs it).
+    Append {
+        k: u8,
+        len: u16,
+    },
     Plain {
         k: u8,
         off: u16,
@@ -53,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
     let k = || 0u8..4;
     prop_oneof![
         4 => (k(), 0u16..150, 0u16..300).prop_map(|(k, off, len)| Op::Plain { k, off, len }),
+        4 => (k(), 1u16..120).prop_map(|(k, len)| Op::Append { k, len }),
         1 => (k(), 0u16..100, 0u16..200).prop_map(|(k, off, len)| Op::PrepareCommit { k, off, len }),
         3 => (k(), 0u16..400, 0u16..200, 0u16..200)
             .prop_map(|(k, reserve, off, len)| Op::Prepare { k, reserve, off, len }),
@@ -105,17 +112,46 @@ fn write_at(area: &mut [u8], off: usize, data: &[u8]) {
 }
 
 impl Model {
-    fn apply(&mut self, op: &Op, data: &[u8], ts: Timestamp, uf: u64) -> Outcome {
+    /// Applies `op`; `reserved` is the reservation the store reports afterwards (the store
+    /// chooses it for a write at an object's end: the same record extended in place when
+    /// the data fits, else a copy with [`append_reserve`] bytes).
+    fn apply(
+        &mut self,
+        op: &Op,
+        data: &[u8],
+        ts: Timestamp,
+        uf: u64,
+        reserved: Option<u64>,
+    ) -> Outcome {
         match *op {
+            Op::Append { .. } => unreachable!("appends run as plain writes"),
             Op::Plain { k, off, .. } | Op::PrepareCommit { k, off, .. } => {
                 let off = off as usize;
-                let mut area = vec![0u8; off + data.len()];
-                if let (Op::Plain { .. }, Some(o)) = (op, self.committed.get(&k)) {
+                let end = off + data.len();
+                let mut area = vec![0u8; end];
+                let extends = matches!(op, Op::Plain { .. })
+                    && off > 0
+                    && self.committed.get(&k).is_some_and(|o| o.size == off);
+                if extends && !data.is_empty() {
+                    let o = &self.committed[&k];
+                    let reserved = reserved.expect("the store holds the key") as usize;
+                    if reserved == o.area.len() && end <= reserved {
+                        area = o.area.clone();
+                    } else {
+                        assert_eq!(
+                            reserved as u64,
+                            append_reserve(end as u64),
+                            "an append either extends in place or copies with room"
+                        );
+                        area[..off].copy_from_slice(&o.area[..off]);
+                        area.resize(reserved, 0);
+                    }
+                } else if let (Op::Plain { .. }, Some(o)) = (op, self.committed.get(&k)) {
                     let n = off.min(o.size);
                     area[..n].copy_from_slice(&o.area[..n]);
                 }
                 write_at(&mut area, off, data);
-                let size = area.len();
+                let size = end;
                 self.committed.insert(k, Obj { area, size, ts, uf });
                 self.pending.remove(&k);
                 Outcome::Ok
@@ -215,6 +251,7 @@ fn run(s: &BlobStore, op: &Op, data: &[u8], ts: Timestamp, uf: u64) -> Outcome {
         ))
     };
     match *op {
+        Op::Append { .. } => unreachable!("appends run as plain writes"),
         Op::Plain { k, off, .. } => w(k, WriteKind::Plain, off),
         Op::PrepareCommit { k, off, .. } => w(k, WriteKind::PrepareCommit, off),
         Op::Prepare {
@@ -276,6 +313,15 @@ proptest! {
         let mut s = open_cfg(cfg.clone());
         let mut m = Model::default();
         for (step, op) in ops.iter().enumerate() {
+            // An append is a plain write at the key's current end.
+            let op = &match *op {
+                Op::Append { k, len } => Op::Plain {
+                    k,
+                    off: m.committed.get(&k).map_or(0, |o| o.size) as u16,
+                    len,
+                },
+                ref other => other.clone(),
+            };
             let len = match *op {
                 Op::Plain { len, .. } | Op::PrepareCommit { len, .. } | Op::Prepare { len, .. }
                 | Op::Chunk { len, .. } | Op::Commit { len, .. } => len as usize,
@@ -287,8 +333,12 @@ proptest! {
                 drop(s);
                 s = open_cfg(cfg.clone());
             }
-            let want = m.apply(op, &data, ts, uf);
             let got = run(&s, op, &data, ts, uf);
+            let reserved = match *op {
+                Op::Plain { k, .. } => s.lookup(&key(k.into())).ok().map(|i| i.reserved),
+                _ => None,
+            };
+            let want = m.apply(op, &data, ts, uf, reserved);
             prop_assert_eq!(got, want, "step {} {:?}", step, op);
             compare(&s, &m, &format!("after step {step} {op:?}"));
         }

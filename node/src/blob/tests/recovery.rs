@@ -206,13 +206,37 @@ fn interrupted_defrag_manifest_is_finished_at_open() {
     }
 }
 
-/// Op `i` of the crash child: (key, Some(data)) for a write, (key, None) for a remove.
-fn crash_op(i: u64) -> (u64, Option<Vec<u8>>) {
+/// What op `i` of the crash child does to its key.
+#[derive(Debug, Clone)]
+enum CrashOp {
+    /// A plain write of the whole object (prepare/chunk/commit for every third op).
+    Put(Vec<u8>),
+    /// A plain write at the object's end (extends the record in place when it has room).
+    Append(Vec<u8>),
+    /// A remove.
+    Remove,
+}
+
+impl CrashOp {
+    /// The object after this op, given the object before it.
+    fn after(&self, before: Option<&Vec<u8>>) -> Option<Vec<u8>> {
+        match self {
+            CrashOp::Put(d) => Some(d.clone()),
+            CrashOp::Append(d) => Some([before.map_or(&[][..], |b| &b[..]), d].concat()),
+            CrashOp::Remove => None,
+        }
+    }
+}
+
+/// Op `i` of the crash child: its key and what it does.
+fn crash_op(i: u64) -> (u64, CrashOp) {
     let k = i * 7919 % 97;
     if i % 11 == 10 {
-        (k, None)
+        (k, CrashOp::Remove)
+    } else if i % 4 == 1 {
+        (k, CrashOp::Append(bytes(i, (i * 37 % 500) as usize + 1)))
     } else {
-        (k, Some(bytes(i, (i * 131 % 3000) as usize)))
+        (k, CrashOp::Put(bytes(i, (i * 131 % 3000) as usize)))
     }
 }
 
@@ -228,17 +252,21 @@ fn crash_child() {
     for i in start.. {
         let (k, op) = crash_op(i);
         match op {
-            Some(d) if i % 3 == 0 && d.len() > 10 => {
+            CrashOp::Put(d) if i % 3 == 0 && d.len() > 10 => {
                 let n = d.len() as u64;
                 prepare(&s, k, n, &d[..5]);
                 s.write(&key(k), req(WriteKind::PlainChunk, 5, &d[5..10]))
                     .unwrap();
                 commit(&s, k, n, 10, &d[10..]);
             }
-            Some(d) => {
+            CrashOp::Put(d) => {
                 put(&s, k, &d);
             }
-            None => match s.remove(&key(k)) {
+            CrashOp::Append(d) => {
+                let end = s.lookup(&key(k)).map_or(0, |i| i.size);
+                s.write(&key(k), req(WriteKind::Plain, end, &d)).unwrap();
+            }
+            CrashOp::Remove => match s.remove(&key(k)) {
                 Ok(()) | Err(StoreError::NotFound) => {}
                 Err(e) => panic!("{e}"),
             },
@@ -293,14 +321,16 @@ fn kill_9_keeps_every_acknowledged_write() {
         assert!(killed, "child exited on its own");
         let last = last.expect("child acknowledged nothing");
         for i in next..=last {
-            match crash_op(i) {
-                (k, Some(d)) => model.insert(k, d),
-                (k, None) => model.remove(&k),
+            let (k, op) = crash_op(i);
+            match op.after(model.get(&k)) {
+                Some(d) => model.insert(k, d),
+                None => model.remove(&k),
             };
         }
         next = last + 1;
         // The op in flight when the process died may or may not have landed.
-        let (in_flight, in_flight_op) = crash_op(next);
+        let (in_flight, op) = crash_op(next);
+        let in_flight_op = op.after(model.get(&in_flight));
         let s = open_cfg(config_blob_size(dir.path(), 32 << 10));
         for k in 0..97 {
             let got = get(&s, k);
