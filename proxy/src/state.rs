@@ -101,7 +101,14 @@ impl AppState {
             metrics,
             stats: ProxyStats::default(),
             static_root,
-            indexes: BucketIndexes::new(config.key_index, client.clone(), IndexOptions::default()),
+            indexes: BucketIndexes::new(
+                config.key_index,
+                client.clone(),
+                IndexOptions {
+                    read_timeout: Duration::from_secs(config.storage_timeout_secs),
+                    ..IndexOptions::default()
+                },
+            ),
             content_types: ContentTypes::with_overrides(&config.content_types),
             extra_headers: config.extra_header_map()?,
             request_slots: Arc::new(Semaphore::new(config.max_concurrent_requests)),

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::payload;
-use crate::two_groups::Cluster;
+use crate::two_groups::{Cluster, list_get};
 
 /// Write chunk of the proxies here: bodies above it are stored as parts and a manifest.
 const CHUNK: usize = 64 << 10;
@@ -51,7 +51,10 @@ async fn get_json(proxy: &ProxyProcess, path: &str) -> (u16, Value) {
 
 /// One listing page (must be 200).
 async fn page(proxy: &ProxyProcess, bucket: &str, query: &str) -> Value {
-    let (status, json) = get_json(proxy, &format!("/list/{bucket}?{query}")).await;
+    let path = format!("/list/{bucket}?{query}");
+    let (status, body) = list_get(proxy, &path).await;
+    let json: Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{path}: {status} reply is not JSON ({e}): {body:?}"));
     assert_eq!(status, 200, "/list/{bucket}?{query}: {json}");
     let keys = json["indexes"].as_array().map_or(0, Vec::len);
     let prefixes = json["common-prefixes"].as_array().map_or(0, Vec::len);

@@ -20,7 +20,7 @@ use futures_util::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::payload;
-use crate::two_groups::Cluster;
+use crate::two_groups::{Cluster, list_get};
 
 const WRITERS: usize = 16;
 const KEYS: u64 = 2400;
@@ -129,7 +129,7 @@ async fn listed(
         if let Some(t) = &token {
             query.push_str(&format!("&continuation-token={t}"));
         }
-        let (status, body) = proxy.get(&format!("/list/scale?{query}"), &[]).await;
+        let (status, body) = list_get(proxy, &format!("/list/scale?{query}")).await;
         let page: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(status, 200, "{query}: {page}");
         let mut items: Vec<Item> = page["indexes"]

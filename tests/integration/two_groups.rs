@@ -110,3 +110,21 @@ impl Cluster {
         allocated_bytes(&self.data[i])
     }
 }
+
+/// `GET path` of a listing (`/list/...`): the status and body of the first answer that is
+/// not `503 … retry`. A listing answers 503 when no group answered its index reads in time,
+/// which a real Elliptics node does on a machine whose cores are saturated (its network
+/// thread then waits seconds in the kernel); clients retry that answer, and so does this,
+/// for up to 90 s, saying so on stderr.
+pub async fn list_get(proxy: &ProxyProcess, path: &str) -> (u16, Bytes) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (status, body) = proxy.get(path, &[]).await;
+        let retry = status == 503 && String::from_utf8_lossy(&body).contains("retry");
+        if !retry || std::time::Instant::now() > deadline {
+            return (status, body);
+        }
+        eprintln!("{path}: 503, retrying: {}", String::from_utf8_lossy(&body));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

@@ -1,7 +1,8 @@
 //! A real Elliptics 3.0 cluster for tests: `dnet_ioserv` nodes of
 //! `../shared/elliptics-oracle` (or `$BACKRUNNER_ORACLE_DIR`) started through its
 //! `run-node.sh` on free loopback ports, one group per node, data in a temporary directory,
-//! stopped when the [`OracleCluster`] is dropped.
+//! stopped when the [`OracleCluster`] is dropped (with `BACKRUNNER_ORACLE_KEEP` set, the
+//! data directory and the nodes' logs stay, for diagnosis).
 //!
 //! The oracle's libraries need two Debian packages (`install-deps.sh`; `test.sh` runs it).
 //! When the oracle directory is missing the tests that need it say so and pass; when
@@ -53,7 +54,12 @@ impl OracleCluster {
     /// them all. `None` when the oracle is not installed (see the module docs).
     pub async fn start(groups: &[u32]) -> Option<OracleCluster> {
         let oracle = oracle_dir()?;
-        let dir = tempfile::tempdir().expect("tempdir");
+        let mut dir = tempfile::tempdir().expect("tempdir");
+        if std::env::var_os("BACKRUNNER_ORACLE_KEEP").is_some() {
+            // For diagnosis: the nodes' logs and blobs stay after the test.
+            dir.disable_cleanup(true);
+            eprintln!("oracle data kept in {}", dir.path().display());
+        }
         let mut addrs: Vec<NodeAddr> = Vec::new();
         let mut children = Vec::new();
         for (i, group) in groups.iter().enumerate() {

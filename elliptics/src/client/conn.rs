@@ -243,14 +243,26 @@ impl Conn {
     /// also the inactivity timeout of the replies.
     pub async fn request(&self, mut frame: Frame, timeout: Duration) -> Result<Transaction, Error> {
         let inner = &self.inner;
-        let permit = tokio::time::timeout(timeout, inner.permits.clone().acquire_owned())
+        let permit = match tokio::time::timeout(timeout, inner.permits.clone().acquire_owned())
             .await
-            .map_err(|_| Error::Timeout)?
-            .map_err(|_| Error::ConnectionClosed)?;
+        {
+            Ok(p) => p.map_err(|_| Error::ConnectionClosed)?,
+            Err(_) => {
+                tracing::warn!(addr = %inner.shared.addr, cmd = frame.header.cmd, ?timeout, "no free in-flight slot on the connection within the timeout");
+                return Err(Error::Timeout);
+            }
+        };
         let (tx, rx) = mpsc::channel(REPLY_BUFFER);
         let trans = inner.shared.register(tx)?;
         frame.header.trans = trans;
-        let txn = Transaction::new(rx, trans, inner.shared.clone(), timeout, permit);
+        let txn = Transaction::new(
+            rx,
+            trans,
+            frame.header.cmd,
+            inner.shared.clone(),
+            timeout,
+            permit,
+        );
         match tokio::time::timeout(timeout, inner.tx.send(frame)).await {
             Ok(Ok(())) => Ok(txn),
             Ok(Err(_)) => Err(inner

@@ -16,6 +16,7 @@ use crate::proto::Frame;
 pub(crate) struct Transaction {
     rx: mpsc::Receiver<Frame>,
     trans: u64,
+    cmd: i32,
     shared: Arc<Shared>,
     timeout: Duration,
     done: bool,
@@ -26,6 +27,7 @@ impl Transaction {
     pub(crate) fn new(
         rx: mpsc::Receiver<Frame>,
         trans: u64,
+        cmd: i32,
         shared: Arc<Shared>,
         timeout: Duration,
         permit: OwnedSemaphorePermit,
@@ -33,6 +35,7 @@ impl Transaction {
         Self {
             rx,
             trans,
+            cmd,
             shared,
             timeout,
             done: false,
@@ -66,6 +69,7 @@ impl Transaction {
         match received {
             Err(_) => {
                 self.done = true;
+                tracing::warn!(addr = %self.shared.addr, cmd = self.cmd, trans = self.trans, timeout = ?self.timeout, "no reply within the timeout");
                 self.shared.remove(self.trans);
                 self.shared.stall.fetch_add(1, Ordering::Relaxed);
                 Some(Err(Error::Timeout))

@@ -47,6 +47,10 @@ pub struct IndexOptions {
     pub state_ttl: Duration,
     /// Timeout of one journal APPEND.
     pub append_timeout: Duration,
+    /// Timeout of one index READ (a listing page's journal lanes and segments). Reads are
+    /// idempotent and a lane can be megabytes under load, so this is the storage timeout,
+    /// not the short append timeout `switch_grace` depends on.
+    pub read_timeout: Duration,
     /// How long after a generation switch compaction waits before merging the old
     /// generation: longer than `state_ttl` + `append_timeout`, so no writer still appends
     /// to it.
@@ -78,6 +82,7 @@ impl Default for IndexOptions {
             lanes: 8,
             state_ttl,
             append_timeout,
+            read_timeout: Duration::from_secs(15),
             switch_grace: state_ttl + append_timeout + Duration::from_secs(1),
             retire_grace: Duration::from_secs(60),
             intent_grace: Duration::from_secs(3600),
@@ -158,6 +163,8 @@ impl std::fmt::Debug for BucketIndex {
 pub(crate) struct Inner {
     pub(crate) objects: Session,
     pub(crate) index: Session,
+    /// `index` with the read timeout.
+    reads: Session,
     pub(crate) options: IndexOptions,
     lane: u32,
     root: Mutex<Option<Arc<Root>>>,
@@ -195,11 +202,13 @@ impl BucketIndex {
             .user_flags(0)
             .timestamp(None)
             .timeout(options.append_timeout);
+        let reads = index.clone().timeout(options.read_timeout);
         let lanes = options.lanes.max(1);
         BucketIndex {
             inner: Arc::new(Inner {
                 objects: objects.clone(),
                 index,
+                reads,
                 lane: rand::random::<u32>() % lanes,
                 options: IndexOptions { lanes, ..options },
                 root: Mutex::new(None),
@@ -347,6 +356,11 @@ impl Inner {
         self.index.clone().groups(vec![group])
     }
 
+    /// The reading session of one group (the read timeout).
+    fn reads_in_group(&self, group: u32) -> Session {
+        self.reads.clone().groups(vec![group])
+    }
+
     /// The bucket's groups.
     pub(crate) fn groups(&self) -> Vec<u32> {
         self.index.options().groups.clone()
@@ -359,7 +373,7 @@ impl Inner {
         key: &[u8],
     ) -> Result<Option<Vec<u8>>, elliptics::Error> {
         match self
-            .in_group(group)
+            .reads_in_group(group)
             .read_bounded(key, MAX_RECORD_BYTES)
             .await
         {
@@ -586,7 +600,7 @@ impl Inner {
         let mut attempt = 1;
         loop {
             let read = self
-                .in_group(group)
+                .reads_in_group(group)
                 .read_append_only(key, MAX_RECORD_BYTES)
                 .await;
             let log = match read.map(Some).or_else(|e| match e.is_not_found() {
