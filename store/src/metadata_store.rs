@@ -9,10 +9,16 @@
 //! [`WriteReport::check`] wants every group (the operator, which retries until they all
 //! agree), [`WriteReport::check_any`] one (the admin command, which prints the rest). Reads
 //! take the first group that has the object; [`MetadataStore::read_copies`] reads every
-//! group on its own, for drift detection.
+//! group on its own, for drift detection. Shared lists (the bucket list, a directory's
+//! members) change by read-modify-write with compare-and-swap in each group on its own
+//! ([`MetadataStore::update_object`]), so concurrent changes from many proxies all land.
+
+use std::time::Duration;
 
 use elliptics::Session;
 use elliptics::client::Client;
+use elliptics::proto::Id;
+use elliptics::proto::errno::code::EBADFD;
 use futures_util::future::join_all;
 
 use crate::bucket::{BucketMetadata, METADATA_NAMESPACE};
@@ -25,6 +31,13 @@ use crate::token_aliases::{TOKEN_ALIASES_NAMESPACE, TokenAliases};
 
 /// Largest object read from the metadata groups (1 MiB).
 pub const MAX_OBJECT_BYTES: u64 = 1 << 20;
+
+/// Compare-and-swap attempts of one read-modify-write in one group before it gives up.
+const CAS_ATTEMPTS: u32 = 32;
+
+/// A bucket list with no names, as stored: one newline (a real Elliptics node keeps the old
+/// bytes of a record overwritten with zero bytes, and a remove cannot be compared-and-swapped).
+const EMPTY_LIST: &[u8] = b"\n";
 
 /// Why a metadata operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -317,26 +330,105 @@ impl MetadataStore {
         self.update_list(key, |list| list.remove(name)).await
     }
 
-    /// Read-modify-write of the bucket list: writes it back only when `change` says it changed.
+    /// Read-modify-write of the bucket list in every group ([`MetadataStore::update_object`]);
+    /// `true` when `change` changed it in some group.
     async fn update_list(
         &self,
         key: &str,
-        change: impl FnOnce(&mut BucketList) -> bool,
+        change: impl Fn(&mut BucketList) -> bool,
     ) -> Result<bool, MetadataError> {
-        let mut list = self.read_list(key).await?;
-        if !change(&mut list) {
-            return Ok(false);
-        }
-        // An empty list is removed, not written: a real Elliptics node keeps the old bytes
-        // when a record is overwritten with zero bytes (an emptied list would stay stale).
-        let report = if list.names().is_empty() {
-            self.remove_object(METADATA_NAMESPACE, key).await
-        } else {
-            self.write_object(METADATA_NAMESPACE, key, &list.render())
-                .await
-        };
+        let (changed, report) = self
+            .update_object(METADATA_NAMESPACE, key, |current| {
+                let mut list = BucketList::parse(current.unwrap_or_default());
+                if !change(&mut list) {
+                    return Ok(None);
+                }
+                Ok(Some(match list.names().is_empty() {
+                    true => EMPTY_LIST.to_vec(),
+                    false => list.render(),
+                }))
+            })
+            .await;
         report.check()?;
-        Ok(true)
+        Ok(changed)
+    }
+
+    /// Read-modify-write of one object in every metadata group, each group on its own:
+    /// `change` gets what the group holds (`None`: nothing) and returns the new bytes
+    /// (`Ok(None)`: no change needed); the write is a compare-and-swap against the bytes
+    /// read, so a group whose copy changed meanwhile (another proxy's update) refuses it and
+    /// the group is read and changed again. Returns whether some group was changed, and
+    /// which groups are done (changed or needing no change). `change` refusing the bytes
+    /// read (malformed) reads again before giving up: a real Elliptics node overwrites a
+    /// record in place, and a READ racing that can return the new bytes with the old
+    /// length.
+    pub async fn update_object(
+        &self,
+        namespace: &'static str,
+        key: &str,
+        change: impl Fn(Option<&[u8]>) -> Result<Option<Vec<u8>>, String>,
+    ) -> (bool, WriteReport) {
+        let change = &change;
+        let updates = self
+            .groups
+            .iter()
+            .map(|&g| async move { (g, self.update_in_group(namespace, key, g, change).await) });
+        let mut report = WriteReport::new(namespace, key);
+        let mut changed = false;
+        for (g, r) in join_all(updates).await {
+            match r {
+                Ok(c) => {
+                    changed |= c;
+                    report.ok.push(g);
+                }
+                Err(e) => report.failed.push((g, e)),
+            }
+        }
+        if !report.failed.is_empty() {
+            tracing::warn!(namespace, key, failed = %describe_failures(&report.failed), "metadata update failed in some groups");
+        }
+        (changed, report)
+    }
+
+    /// [`MetadataStore::update_object`] in group `g`: whether it changed the object.
+    async fn update_in_group(
+        &self,
+        namespace: &'static str,
+        key: &str,
+        g: u32,
+        change: &impl Fn(Option<&[u8]>) -> Result<Option<Vec<u8>>, String>,
+    ) -> Result<bool, String> {
+        let session = self.session(namespace, vec![g]);
+        for attempt in 0..CAS_ATTEMPTS {
+            let current = read_whole(&session, key).await.map_err(|e| e.to_string())?;
+            let next = match change(current.as_deref()) {
+                Ok(Some(next)) => next,
+                Ok(None) => return Ok(false),
+                Err(e) if attempt + 1 < CAS_ATTEMPTS => {
+                    tracing::debug!(namespace, key, group = g, error = %e, "metadata record unreadable; reading again");
+                    tokio::time::sleep(Duration::from_millis(2 + u64::from(attempt))).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let expected = current.as_deref().map_or(Id::ZERO, Id::checksum);
+            match session
+                .write_cas(key.as_bytes(), next.into(), expected)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(e) if e.status() == EBADFD => {
+                    // Another writer changed it between our read and write: read again,
+                    // after a short random pause so the racers spread out.
+                    let pause = rand::random::<u64>() % (2 + u64::from(attempt) * 4);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err(format!(
+            "still changing under {CAS_ATTEMPTS} compare-and-swap attempts"
+        ))
     }
 
     /// Reads bucket directory `name`; `Ok(None)` when absent.
@@ -380,23 +472,30 @@ impl MetadataStore {
             report.check()?;
         }
         if let Some(dir) = to {
-            let directory = match self.read_directory(dir).await? {
-                Some(d) => Some((d, false)),
-                None if create_missing => Some((BucketDirectory::new(dir), true)),
-                None => None,
-            };
-            if let Some((mut directory, created)) = directory {
-                if directory.insert(bucket) || created {
-                    self.write_directory(&directory).await.check()?;
-                }
-            }
+            self.update_object(DIRECTORY_NAMESPACE, dir, |stored| {
+                let mut directory = match stored {
+                    Some(bytes) => BucketDirectory::decode(bytes).map_err(|e| e.to_string())?,
+                    None if create_missing => BucketDirectory::new(dir),
+                    None => return Ok(None),
+                };
+                let added = directory.insert(bucket);
+                Ok((added || stored.is_none()).then(|| directory.encode()))
+            })
+            .await
+            .1
+            .check()?;
         }
         if let Some(old) = current.as_deref().filter(|old| Some(*old) != to) {
-            if let Some(mut directory) = self.read_directory(old).await? {
-                if directory.remove(bucket) {
-                    self.write_directory(&directory).await.check()?;
-                }
-            }
+            self.update_object(DIRECTORY_NAMESPACE, old, |stored| {
+                let Some(bytes) = stored else {
+                    return Ok(None);
+                };
+                let mut directory = BucketDirectory::decode(bytes).map_err(|e| e.to_string())?;
+                Ok(directory.remove(bucket).then(|| directory.encode()))
+            })
+            .await
+            .1
+            .check()?;
         }
         Ok(current)
     }

@@ -182,3 +182,84 @@ async fn remove_and_miss<R: BucketRecord>(store: &MetadataStore, name: &str) {
     assert!(store.remove_record::<R>(name).await.is_complete());
     assert!(store.read_record::<R>(name).await.unwrap().is_none());
 }
+
+/// Many writers (proxies, the operator) changing one bucket list and one directory's
+/// members at once lose no name: each change is a compare-and-swap in each group, retried
+/// when another writer got there first. Every group ends with every name; removals race too,
+/// and an emptied list reads as empty.
+async fn concurrent_list_and_directory_updates_lose_nothing(client: elliptics::Client) {
+    use backrunner_store::directory::BucketDirectory;
+    let store = MetadataStore::new(&client, vec![1, 2]);
+    let names: Vec<String> = (0..24).map(|i| format!("b{i:02}")).collect();
+    futures_util::future::join_all(names.iter().map(|n| {
+        let store = store.clone();
+        async move {
+            store.add_to_list("race-list", n).await.unwrap();
+            store
+                .move_to_directory(n, Some("race-dir"), true)
+                .await
+                .unwrap();
+        }
+    }))
+    .await;
+    for (g, copy) in store.read_copies(METADATA_NAMESPACE, "race-list").await {
+        let GroupCopy::Present(bytes) = copy else {
+            panic!("group {g}: {copy:?}");
+        };
+        let list = backrunner_store::bucket_list::BucketList::parse(&bytes);
+        let mut got = list.names().to_vec();
+        got.sort();
+        assert_eq!(got, names, "bucket list in group {g}");
+    }
+    let directory_copies = store
+        .read_copies(backrunner_store::directory::DIRECTORY_NAMESPACE, "race-dir")
+        .await;
+    for (g, copy) in directory_copies {
+        let GroupCopy::Present(bytes) = copy else {
+            panic!("group {g}: {copy:?}");
+        };
+        let directory = BucketDirectory::decode(&bytes).unwrap();
+        for n in &names {
+            assert!(directory.contains(n), "group {g} lost {n}: {directory:?}");
+        }
+    }
+    // Half leave the directory (into no directory) and every name leaves the list, at once.
+    futures_util::future::join_all(names.iter().enumerate().map(|(i, n)| {
+        let store = store.clone();
+        async move {
+            store.remove_from_list("race-list", n).await.unwrap();
+            if i % 2 == 0 {
+                store.move_to_directory(n, None, false).await.unwrap();
+            }
+        }
+    }))
+    .await;
+    assert!(
+        store
+            .read_list("race-list")
+            .await
+            .unwrap()
+            .names()
+            .is_empty()
+    );
+    let directory = store.read_directory("race-dir").await.unwrap().unwrap();
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(directory.contains(n), i % 2 == 1, "{n}: {directory:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_metadata_updates_lose_nothing_on_our_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = start_two_groups(dir.path()).await;
+    let client = connect(&[a.addr(), b.addr()]).await;
+    concurrent_list_and_directory_updates_lose_nothing(client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_metadata_updates_lose_nothing_on_real_elliptics() {
+    let Some(cluster) = backrunner_tests::oracle::OracleCluster::start(&[1, 2]).await else {
+        return;
+    };
+    concurrent_list_and_directory_updates_lose_nothing(cluster.connect().await).await;
+}

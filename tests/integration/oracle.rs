@@ -238,3 +238,43 @@ async fn oracle_auto_version_is_learnt_once_per_cluster() {
     .unwrap_or_default();
     assert!(refused.contains("protocol_version"), "{refused}");
 }
+
+/// A real Elliptics 3.0 node truncates a record overwritten with fewer bytes, by a plain
+/// WRITE and by a compare-and-swap WRITE alike (the key index and the metadata store
+/// shrink records with compare-and-swap). What a READ racing such an overwrite returns is
+/// another matter: readers re-read what they cannot decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_shorter_overwrites() {
+    let Some(cluster) = OracleCluster::start(&[1]).await else {
+        return;
+    };
+    let client = cluster.connect().await;
+    let s = client.session().groups(vec![1]).namespace("quirks");
+    let long = vec![b'L'; 300];
+    let short = b"short".to_vec();
+    s.write(b"plain", &long[..], long.len() as u64, 0)
+        .await
+        .unwrap();
+    s.write(b"plain", &short[..], short.len() as u64, 0)
+        .await
+        .unwrap();
+    let plain = s.read_bounded(b"plain", 1 << 20).await.unwrap();
+    s.write(b"cas", &long[..], long.len() as u64, 0)
+        .await
+        .unwrap();
+    s.write_cas(
+        b"cas",
+        short.clone().into(),
+        elliptics::proto::Id::checksum(&long),
+    )
+    .await
+    .unwrap();
+    let cas = s.read_bounded(b"cas", 1 << 20).await.unwrap();
+    eprintln!(
+        "plain overwrite: {} bytes; compare-and-swap overwrite: {} bytes",
+        plain.len(),
+        cas.len()
+    );
+    assert_eq!(plain, short);
+    assert_eq!(&cas[..short.len()], &short[..]);
+}

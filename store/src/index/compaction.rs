@@ -37,6 +37,7 @@
 //! Removal needs every group to hold the same state, and the retirement to be older than
 //! `retire_grace`, so no group's state and no reader still names what is removed.
 
+use elliptics::proto::errno::code::EBADFD;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -52,8 +53,6 @@ use super::key_merge::{KeyMerge, Resolution};
 use super::segment::{EntryKind, SegmentEntry, encode_segment};
 use super::shard_state::{SegmentId, SegmentRef, ShardId, ShardState};
 
-/// The `-77` a compare-and-swap answers when the record changed.
-const EBADFD: i32 = -77;
 /// Heads in flight at once while settling intents.
 const HEAD_CONCURRENCY: usize = 32;
 

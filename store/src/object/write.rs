@@ -17,6 +17,7 @@
 
 use bytes::{Bytes, BytesMut};
 use elliptics::client::{GroupResult, WriteOutcome};
+use elliptics::proto::errno::code::EBADFD;
 use elliptics::proto::{DnetTime, FileInfoReply, IoFlags};
 use elliptics::{Error, Session};
 use futures_util::future::join;
@@ -28,9 +29,6 @@ use super::read::head;
 use super::record_kind::RecordKind;
 use super::upload_id::{UploadId, parts_namespace};
 use super::upload_record::{REFRESH, UploadRecord};
-
-/// The `-77` a group answers a `CAS_TIMESTAMP` write with when it holds a newer record.
-const EBADFD: i32 = -77;
 
 /// How an object was laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
