@@ -48,6 +48,7 @@ from chart_support import (CHART, FAILURES, ROOT, SERVICEMONITOR_CRD, ControlPla
 ALL_FEATURES = {
     "proxy": {
         "https": {"enabled": True, "secretName": "backrunner-tls"},
+        "admin": {"existingSecret": "backrunner-admin"},
         "autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80},
         "podDisruptionBudget": {"enabled": True},
         "config": {"upload_quorum": 2, "max_body_size": 1073741824, "static_root": "/srv/www",
@@ -281,6 +282,11 @@ def check_scenario(cp: ControlPlane, name: str, values: dict) -> list[dict]:
               and proxy_cfg["upload_quorum"] == 2 and proxy_cfg["max_body_size"] == 1073741824
               and proxy_cfg["extra_headers"] == {"Access-Control-Allow-Origin": "*"},
               f"{name}: proxy.toml {proxy_cfg}")
+        admin_env = env_of(proxy["spec"]["template"]["spec"]["containers"][0])
+        check(admin_env.get("BACKRUNNER_ADMIN_USER") == {"secretKeyRef": {"name": "backrunner-admin", "key": "user"}}
+              and admin_env.get("BACKRUNNER_ADMIN_TOKEN")
+              == {"secretKeyRef": {"name": "backrunner-admin", "key": "token"}},
+              f"{name}: bootstrap admin from the Secret {admin_env}")
         check(sts["spec"]["replicas"] == 4 and env_of(sts["spec"]["template"]["spec"]["containers"][0])
               ["NODE_GROUPS"] == "2", f"{name}: 4 nodes over 2 groups")
     else:

@@ -502,3 +502,57 @@ async fn operator_owned_buckets_and_bad_requests() {
     let (status, json) = get(p, "/update-bucket/d/x", ROOT).await;
     assert_eq!(status, 405, "{json}");
 }
+
+/// The bootstrap admin can come from the environment (a Kubernetes Secret):
+/// `BACKRUNNER_ADMIN_USER` + `BACKRUNNER_ADMIN_TOKEN` without `[admin]` in the file. A user
+/// without a token stops the proxy at start with a message naming what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bootstrap_admin_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::ours(dir.path()).await;
+    let config = format!(
+        "remotes = [{}]\nmetadata_groups = [1, 2]\nprotocol_version = \"{}\"\n",
+        cluster
+            .remotes
+            .iter()
+            .map(|r| format!("\"{r}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cluster.protocol
+    );
+    let p = ProxyProcess::start_with_env(
+        dir.path(),
+        &config,
+        &[
+            ("BACKRUNNER_ADMIN_USER", "root"),
+            ("BACKRUNNER_ADMIN_TOKEN", "root-token"),
+        ],
+    )
+    .await;
+    post_ok(&p, "/update-bucket-directory/from-env", ROOT, "{}").await;
+    let (status, reply) = post(
+        &p,
+        "/update-bucket-directory/other",
+        Some(("root", "wrong-token")),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 403, "{reply}");
+    drop(p);
+
+    let half = dir.path().join("half");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("proxy.toml"), &config).unwrap();
+    let out = backrunner_tests::backrunner_command("proxy")
+        .arg("--config")
+        .arg(half.join("proxy.toml"))
+        .env("BACKRUNNER_ADMIN_USER", "root")
+        .env_remove("BACKRUNNER_ADMIN_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("admin.token"), "{stderr}");
+}

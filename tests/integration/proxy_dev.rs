@@ -118,6 +118,43 @@ async fn proxy_dev_mode_examples_work() {
         .unwrap();
     let listing: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(listing["indexes"][0]["key"], "example.txt", "{listing}");
+
+    // The printed management requests make a directory and a bucket in it.
+    for (path, body) in [
+        ("/update-bucket-directory/media", "{}"),
+        (
+            "/update-bucket/media/photos",
+            r#"{"groups":[1,2],"acl":[]}"#,
+        ),
+    ] {
+        let line = printed
+            .iter()
+            .find(|l| l.contains("Authorization") && l.contains(path))
+            .unwrap_or_else(|| panic!("{path} not printed: {printed:?}"));
+        let r = http
+            .post(format!("{base}{path}"))
+            .header("authorization", printed_authorization(line))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "printed {path}: {}",
+            r.text().await.unwrap()
+        );
+    }
+    let body = http
+        .get(format!("{base}/list-bucket-directory/media"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let directory: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(directory.to_string().contains("photos"), "{directory}");
     let _ = child.start_kill();
     let _ = child.wait().await;
 }

@@ -20,6 +20,15 @@ impl ProxyProcess {
     /// Writes `config_toml` plus a `listen` line on a free port to `<dir>/proxy.toml`,
     /// starts `backrunner proxy -c` with it and waits (up to 60 s) until it is ready.
     pub async fn start(dir: &Path, config_toml: &str) -> ProxyProcess {
+        Self::start_with_env(dir, config_toml, &[]).await
+    }
+
+    /// [`ProxyProcess::start`] with extra environment variables.
+    pub async fn start_with_env(
+        dir: &Path,
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> ProxyProcess {
         let port = crate::ports::free_port();
         let path = dir.join("proxy.toml");
         std::fs::write(
@@ -30,6 +39,7 @@ impl ProxyProcess {
         let child = backrunner_command("proxy")
             .arg("--config")
             .arg(&path)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn backrunner proxy");

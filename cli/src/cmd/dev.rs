@@ -10,12 +10,15 @@ use anyhow::Context;
 use backrunner_node::Node;
 use backrunner_node::config::{BackendConfig, NodeConfig};
 use backrunner_proxy::ProxyConfig;
+use backrunner_proxy::config::AdminConfig;
 use backrunner_store::MetadataStore;
 use backrunner_store::{AclEntry, AclFlags, BucketMetadata};
 use tokio::net::TcpListener;
 
 /// User of the `private` bucket.
 const PRIVATE_USER: &str = "writer";
+/// The bootstrap admin of the management endpoints (its token is the dev token too).
+const ADMIN_USER: &str = "admin";
 
 /// Arguments of `backrunner dev`.
 #[derive(Debug, clap::Args)]
@@ -102,6 +105,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         listen: args.listen,
         remotes: vec![n1.addr().to_string(), n2.addr().to_string()],
         metadata_groups: vec![1, 2],
+        admin: Some(AdminConfig {
+            user: ADMIN_USER.into(),
+            token: token.clone(),
+        }),
         ..ProxyConfig::default()
     };
     config.validate()?;
@@ -130,6 +137,10 @@ fn print_banner(
     let put_private = signed("POST", "/upload/private/example.txt")?;
     let get_private = signed("GET", "/get/private/example.txt")?;
     let list_private = signed("GET", "/list/private")?;
+    let admin =
+        |method: &str, path: &str| super::sign::authorization(method, path, ADMIN_USER, token, &[]);
+    let make_directory = admin("POST", "/update-bucket-directory/media")?;
+    let make_bucket = admin("POST", "/update-bucket/media/photos")?;
     println!(
         "backrunner dev: proxy on {base}; storage nodes {} (group 1) and {} (group 2), data in {}",
         n1.addr(),
@@ -155,6 +166,17 @@ fn print_banner(
         "  curl -sS -H '{}' {base}/list/private",
         format_args!("Authorization: {list_private}")
     );
+    println!();
+    println!("bucket management (admin user {ADMIN_USER}, the same token):");
+    println!(
+        "  curl -sS -H '{}' -d '{{}}' {base}/update-bucket-directory/media",
+        format_args!("Authorization: {make_directory}")
+    );
+    println!(
+        "  curl -sS -H '{}' -d '{{\"groups\":[1,2],\"acl\":[]}}' {base}/update-bucket/media/photos",
+        format_args!("Authorization: {make_bucket}")
+    );
+    println!("  curl -sS {base}/list-bucket-directory/media");
     println!(
         "  backrunner sign GET {base}/get/private/other.txt --user {PRIVATE_USER} --token {token}"
     );

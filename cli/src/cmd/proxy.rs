@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use backrunner_proxy::config::AdminConfig;
 use backrunner_proxy::server::serve_tls;
 use backrunner_proxy::tls::{ReloadingTls, TlsFiles};
 use backrunner_proxy::{AppState, ProxyConfig, ServeOptions, app, serve};
@@ -50,6 +51,13 @@ pub struct ProxyArgs {
     /// Seconds after which the hub's view is ignored (overrides `placement_staleness_secs`).
     #[arg(long, env = "BACKRUNNER_PLACEMENT_STALENESS_SECS")]
     placement_staleness_secs: Option<u64>,
+    /// The bootstrap admin's user name (overrides `admin.user`; needs a token).
+    #[arg(long, env = "BACKRUNNER_ADMIN_USER")]
+    admin_user: Option<String>,
+    /// The bootstrap admin's token (overrides `admin.token`). Prefer the environment (a
+    /// Kubernetes Secret) to the flag: command lines are visible to every local user.
+    #[arg(long, env = "BACKRUNNER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 /// Builds the configuration: file (or defaults), then environment and flags.
@@ -78,8 +86,32 @@ pub fn config_from(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
         &mut config.placement_staleness_secs,
         &args.placement_staleness_secs,
     );
+    config.admin = admin_from(config.admin.take(), args)?;
     config.validate()?;
     Ok(config)
+}
+
+/// The bootstrap admin: `[admin]` of the file with the user and token from the
+/// environment or flags over it; a user without a token (or the reverse) is an error.
+fn admin_from(file: Option<AdminConfig>, args: &ProxyArgs) -> anyhow::Result<Option<AdminConfig>> {
+    let user = args
+        .admin_user
+        .clone()
+        .or_else(|| file.as_ref().map(|a| a.user.clone()));
+    let token = args
+        .admin_token
+        .clone()
+        .or_else(|| file.as_ref().map(|a| a.token.clone()));
+    match (user, token) {
+        (Some(user), Some(token)) => Ok(Some(AdminConfig { user, token })),
+        (None, None) => Ok(None),
+        (Some(_), None) => anyhow::bail!(
+            "admin.user is set but admin.token is not (set BACKRUNNER_ADMIN_TOKEN or [admin] token)"
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "admin.token is set but admin.user is not (set BACKRUNNER_ADMIN_USER or [admin] user)"
+        ),
+    }
 }
 
 /// Runs the proxy until SIGINT/SIGTERM.
