@@ -89,12 +89,21 @@ fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// Compacts until a compaction finds no journal entry.
+/// Compacts until two compactions in a row find no journal entry.
 async fn compact_all(index: &BucketIndex) {
-    for _ in 0..20 {
+    // Done after two compactions in a row merged nothing: one that finds a background
+    // compaction merging (and returns when it did) merges nothing itself, while the
+    // generation the writers moved to may still hold entries.
+    let mut quiet = 0;
+    for _ in 0..40 {
         match index.compact().await {
-            Ok(r) if r.journal_entries == 0 => return,
-            Ok(_) => {}
+            Ok(r) if r.journal_entries == 0 => {
+                quiet += 1;
+                if quiet == 2 {
+                    return;
+                }
+            }
+            Ok(_) => quiet = 0,
             Err(e) => {
                 eprintln!("compaction: {e}; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
