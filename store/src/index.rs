@@ -34,6 +34,7 @@ pub mod compaction;
 pub mod group_commit;
 pub mod journal;
 pub mod key_merge;
+pub mod lane_cache;
 pub mod list;
 pub mod logged_remove;
 pub mod reconcile;

@@ -120,12 +120,34 @@ impl Session {
     /// the bytes before its old end), where [`Session::read_bounded`] would fail with
     /// "holds another version".
     pub async fn read_append_only(&self, key: &[u8], max: u64) -> Result<Vec<u8>, Error> {
+        self.read_append_only_from(key, 0, max).await
+    }
+
+    /// [`Session::read_append_only`] from byte `from` on (the bytes before it already
+    /// known): the record's bytes `[from, size)` at the first READ. `from` must be below
+    /// the record's size (a node refuses a READ at or past the end); a reader that knows
+    /// `n` bytes reads from `n - 1` and checks the overlapping byte.
+    pub async fn read_append_only_from(
+        &self,
+        key: &[u8],
+        from: u64,
+        max: u64,
+    ) -> Result<Vec<u8>, Error> {
         let id = self.id(key);
         let span = self.span("read_append_only", &id);
         async move {
             let chunk = self.client.config().read_chunk_size as u64;
             let groups = self.opts.groups.clone();
-            let first = fetch(self.clone(), id, groups, 0, chunk, IoFlags::default(), None).await?;
+            let first = fetch(
+                self.clone(),
+                id,
+                groups,
+                from,
+                chunk,
+                IoFlags::default(),
+                None,
+            )
+            .await?;
             let total = first.io.total_size;
             if total > max {
                 return Err(Error::Protocol(format!(
@@ -133,16 +155,18 @@ impl Session {
                     String::from_utf8_lossy(key)
                 )));
             }
+            let want_total = total.saturating_sub(from);
             let extra = match first.io.record_flags & record_flags::CHUNKED_CSUM {
                 0 => IoFlags::NOCSUM,
                 _ => IoFlags::default(),
             };
-            let mut data = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-            let head = usize::try_from(total).map_or(first.data.len(), |t| t.min(first.data.len()));
+            let mut data = Vec::with_capacity(usize::try_from(want_total).unwrap_or(0));
+            let head =
+                usize::try_from(want_total).map_or(first.data.len(), |t| t.min(first.data.len()));
             data.extend_from_slice(&first.data[..head]);
-            while (data.len() as u64) < total {
-                let want = (total - data.len() as u64).min(chunk);
-                let at = data.len() as u64;
+            while (data.len() as u64) < want_total {
+                let want = (want_total - data.len() as u64).min(chunk);
+                let at = from + data.len() as u64;
                 let next =
                     fetch(self.clone(), id, vec![first.group], at, want, extra, None).await?;
                 if next.data.is_empty() {

@@ -17,6 +17,7 @@ use super::codec::IndexFormatError;
 use super::group_commit::LaneAppender;
 use super::journal::{JournalEntry, JournalLog, JournalOp, decode_log};
 use super::key_merge::{KeyMerge, Resolution};
+use super::lane_cache::{CachedLane, LaneCache, LaneEntries};
 use super::root::Root;
 use super::scan::Scan;
 use super::segment::{EntryKind, Segment};
@@ -171,6 +172,7 @@ pub(crate) struct Inner {
     generations: Mutex<HashMap<ShardId, (Instant, u64)>>,
     appenders: Mutex<HashMap<Vec<u8>, Arc<LaneAppender>>>,
     segments: Mutex<SegmentCache>,
+    lanes: Mutex<LaneCache>,
     compacting: AtomicBool,
 }
 
@@ -215,6 +217,7 @@ impl BucketIndex {
                 generations: Mutex::new(HashMap::new()),
                 appenders: Mutex::new(HashMap::new()),
                 segments: Mutex::new(SegmentCache::default()),
+                lanes: Mutex::new(LaneCache::default()),
                 compacting: AtomicBool::new(false),
             }),
         }
@@ -559,19 +562,27 @@ impl Inner {
             .collect()
     }
 
-    /// The entries of `keys` in every group (a union). `strict`: every group must answer
-    /// every read; otherwise a key is skipped in a group that fails, and only a key no
-    /// group answered fails the call.
+    /// The entries of `keys` in every group (a union), one [`LaneEntries`] per lane and
+    /// group. `strict`: every group must answer every read (compaction; lanes are read
+    /// whole); otherwise a key is skipped in a group that fails, only a key no group
+    /// answered fails the call, and lanes come through the [`LaneCache`] (listings).
     pub(crate) async fn read_journals(
         &self,
         keys: &[Vec<u8>],
         strict: bool,
-    ) -> Result<Vec<JournalEntry>, IndexError> {
+    ) -> Result<Vec<LaneEntries>, IndexError> {
         let groups = self.groups();
         let reads = keys.iter().flat_map(|k| {
-            groups
-                .iter()
-                .map(move |g| async move { (k, *g, self.read_log(*g, k).await) })
+            groups.iter().map(move |g| async move {
+                let r = match strict {
+                    true => self
+                        .read_log(*g, k)
+                        .await
+                        .map(|(log, _)| log.entries.into()),
+                    false => self.read_lane(*g, k).await,
+                };
+                (k, *g, r)
+            })
         });
         let results = join_all(reads).await;
         let mut out = Vec::new();
@@ -579,9 +590,9 @@ impl Inner {
         let mut answered: HashMap<&Vec<u8>, bool> = HashMap::new();
         for (k, g, r) in results {
             match r {
-                Ok(log) => {
+                Ok(entries) => {
                     answered.insert(k, true);
-                    out.extend(log.entries);
+                    out.push(entries);
                 }
                 Err(e) => {
                     answered.entry(k).or_insert(false);
@@ -595,30 +606,94 @@ impl Inner {
         Ok(out)
     }
 
-    /// One journal record in one group, read again while it shows a tear.
-    async fn read_log(&self, group: u32, key: &[u8]) -> Result<JournalLog, elliptics::Error> {
+    /// One journal record in one group, read again while it shows a tear; with the byte at
+    /// the end of its clean prefix (`None` when that prefix is empty).
+    async fn read_log(
+        &self,
+        group: u32,
+        key: &[u8],
+    ) -> Result<(JournalLog, Option<u8>), elliptics::Error> {
         let mut attempt = 1;
         loop {
             let read = self
                 .reads_in_group(group)
                 .read_append_only(key, MAX_RECORD_BYTES)
                 .await;
-            let log = match read.map(Some).or_else(|e| match e.is_not_found() {
+            let (log, last) = match read.map(Some).or_else(|e| match e.is_not_found() {
                 true => Ok(None),
                 false => Err(e),
             })? {
-                Some(bytes) => decode_log(&bytes),
-                None => return Ok(JournalLog::default()),
+                Some(bytes) => {
+                    let log = decode_log(&bytes);
+                    let last = log.clean_len.checked_sub(1).map(|i| bytes[i]);
+                    (log, last)
+                }
+                None => return Ok((JournalLog::default(), None)),
             };
             if log.torn == 0 || attempt >= CHECK_ATTEMPTS {
                 if log.torn > 0 {
                     tracing::warn!(group, torn = log.torn, key = %String::from_utf8_lossy(key), "journal has damaged entries");
                 }
-                return Ok(log);
+                return Ok((log, last));
             }
             tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 2)).await;
             attempt += 1;
         }
+    }
+
+    /// One journal lane in one group through the [`LaneCache`]: only the bytes appended
+    /// since the last read are read and decoded. Anything unexpected (the record gone,
+    /// shorter, or not the one decoded, a tear in the new bytes) reads it whole again.
+    async fn read_lane(&self, group: u32, key: &[u8]) -> Result<LaneEntries, elliptics::Error> {
+        let cached = self.lanes.lock().ok().and_then(|mut c| c.get(group, key));
+        if let Some(c) = cached {
+            let tail = self
+                .reads_in_group(group)
+                .read_append_only_from(key, c.len - 1, MAX_RECORD_BYTES)
+                .await;
+            match tail {
+                Ok(bytes) if bytes.first() == Some(&c.last) => {
+                    let log = decode_log(&bytes[1..]);
+                    if log.torn == 0 {
+                        let mut fresh = log.entries;
+                        fresh.truncate(log.clean_entries);
+                        let entries = c.entries.with(fresh);
+                        if log.clean_len > 0 {
+                            let lane = CachedLane {
+                                len: c.len + log.clean_len as u64,
+                                last: bytes[log.clean_len],
+                                entries: entries.clone(),
+                            };
+                            if let Ok(mut cache) = self.lanes.lock() {
+                                cache.put(group, key, lane);
+                            }
+                        }
+                        return Ok(entries);
+                    }
+                }
+                // Storage is slow or down: a whole read would fail the same way.
+                Err(e) if e.is_transient() => return Err(e),
+                // Gone, shorter (a READ past the end), or another record: read it whole.
+                Ok(_) | Err(_) => {}
+            }
+            if let Ok(mut cache) = self.lanes.lock() {
+                cache.forget(group, key);
+            }
+        }
+        let (log, last) = self.read_log(group, key).await?;
+        if let (0, Some(last)) = (log.torn, last) {
+            let mut clean = log.entries.clone();
+            clean.truncate(log.clean_entries);
+            let lane = CachedLane {
+                len: log.clean_len as u64,
+                last,
+                entries: clean.into(),
+            };
+            if let Ok(mut cache) = self.lanes.lock() {
+                cache.put(group, key, lane);
+            }
+        }
+        Ok(log.entries.into())
     }
 
     /// The live journals of `state` folded per key, keys in `[from, upper)` only.
@@ -633,11 +708,11 @@ impl Inner {
             .read_journals(&self.live_journal_keys(state), strict)
             .await?;
         let mut map: BTreeMap<Vec<u8>, KeyMerge> = BTreeMap::new();
-        for e in entries {
+        for e in entries.iter().flat_map(LaneEntries::iter) {
             if e.key.as_slice() < from || upper.is_some_and(|u| e.key.as_slice() >= u) {
                 continue;
             }
-            map.entry(e.key.clone()).or_default().add_journal(&e);
+            map.entry(e.key.clone()).or_default().add_journal(e);
         }
         Ok(map)
     }

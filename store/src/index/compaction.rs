@@ -162,10 +162,10 @@ async fn merge(
     let entries = inner
         .read_journals(&inner.journal_keys(shard, merging.clone()), true)
         .await?;
-    report.journal_entries += entries.len();
+    report.journal_entries += entries.iter().map(|l| l.len()).sum::<usize>();
     report.generations_merged += merging.end - merging.start;
     let mut merged: BTreeMap<Vec<u8>, KeyMerge> = BTreeMap::new();
-    for e in &entries {
+    for e in entries.iter().flat_map(|l| l.iter()) {
         merged.entry(e.key.clone()).or_default().add_journal(e);
     }
     // The segments the journal's keys fall in (all of them when diverged groups overlap).

@@ -189,6 +189,11 @@ pub struct JournalLog {
     pub torn: usize,
     /// Whether the record ends in the middle of an entry (a read racing an append).
     pub incomplete_tail: bool,
+    /// Bytes from the start up to the end of the last entry before the first tear or cut
+    /// (all of them for a clean record): what a reader may take as settled.
+    pub clean_len: usize,
+    /// Entries within `clean_len`.
+    pub clean_entries: usize,
 }
 
 /// Decodes a whole journal record (see the module docs). Never fails: what is not a good
@@ -201,6 +206,10 @@ pub fn decode_log(bytes: &[u8]) -> JournalLog {
             Parsed::Entry(entry, len) => {
                 log.entries.push(entry);
                 pos += len;
+                if log.torn == 0 && !log.incomplete_tail {
+                    log.clean_len = pos;
+                    log.clean_entries = log.entries.len();
+                }
             }
             first => {
                 // Resynchronise: the next position where a whole good entry starts.
