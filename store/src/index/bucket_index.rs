@@ -347,6 +347,11 @@ pub(crate) fn journal_key(shard: ShardId, generation: u64, lane: &str) -> Vec<u8
     format!("journal/{}/{generation}/{lane}", shard.to_hex()).into_bytes()
 }
 
+/// What every journal key of `shard` starts with.
+fn journal_prefix(shard: ShardId) -> Vec<u8> {
+    format!("journal/{}/", shard.to_hex()).into_bytes()
+}
+
 /// The root's key.
 pub(crate) const ROOT_KEY: &[u8] = b"root";
 
@@ -704,9 +709,11 @@ impl Inner {
         upper: Option<&[u8]>,
         strict: bool,
     ) -> Result<BTreeMap<Vec<u8>, KeyMerge>, IndexError> {
-        let entries = self
-            .read_journals(&self.live_journal_keys(state), strict)
-            .await?;
+        let live = self.live_journal_keys(state);
+        let entries = self.read_journals(&live, strict).await?;
+        if let Ok(mut cache) = self.lanes.lock() {
+            cache.retain_lanes(&journal_prefix(state.id), &live);
+        }
         let mut map: BTreeMap<Vec<u8>, KeyMerge> = BTreeMap::new();
         for e in entries.iter().flat_map(LaneEntries::iter) {
             if e.key.as_slice() < from || upper.is_some_and(|u| e.key.as_slice() >= u) {

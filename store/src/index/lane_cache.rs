@@ -7,9 +7,10 @@
 //! live lane whole, which costs in proportion to the unmerged journal while writers outrun
 //! compaction.
 //!
-//! Bounded by entries: past [`MAX_CACHED_ENTRIES`] the lanes used longest ago are dropped
-//! (a dropped lane is read whole again). Lanes of merged generations are never read by a
-//! listing again and age out that way.
+//! One cache per bucket index. Bounded by entries: past [`MAX_CACHED_ENTRIES`] the lanes
+//! used longest ago are dropped (a dropped lane is read whole again), and a listing drops
+//! the lanes that are no longer live (merged generations) with
+//! [`LaneCache::retain_lanes`], so the cache holds at most the bucket's unmerged journal.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use super::journal::JournalEntry;
 
 /// Most entries kept, over every lane and group (about 100 B each).
-pub const MAX_CACHED_ENTRIES: usize = 2_000_000;
+pub const MAX_CACHED_ENTRIES: usize = 500_000;
 
 /// Chunks a lane's entries are kept in before they are joined into one.
 const MAX_CHUNKS: usize = 32;
@@ -132,6 +133,20 @@ impl LaneCache {
         }
     }
 
+    /// Drops the lanes whose key starts with `prefix` (one shard's lanes) but is not in
+    /// `live`.
+    pub fn retain_lanes(&mut self, prefix: &[u8], live: &[Vec<u8>]) {
+        let mut dropped = 0;
+        self.map.retain(|(_, key), slot| {
+            let keep = !key.starts_with(prefix) || live.contains(key);
+            if !keep {
+                dropped += slot.lane.entries.len();
+            }
+            keep
+        });
+        self.entries -= dropped;
+    }
+
     /// Entries kept.
     pub fn entries(&self) -> usize {
         self.entries
@@ -185,5 +200,13 @@ mod tests {
         cache.forget(2, b"a");
         assert_eq!(cache.entries(), 5);
         assert!(cache.get(2, b"a").is_none());
+        cache.put(2, b"b", lane(2));
+        cache.put(1, b"other", lane(1));
+        cache.retain_lanes(b"", &[b"b".to_vec(), b"other".to_vec()]);
+        cache.retain_lanes(b"o", &[]);
+        assert_eq!(cache.entries(), 2);
+        assert!(cache.get(1, b"a").is_none());
+        assert_eq!(cache.get(2, b"b").map(|l| l.len), Some(2));
+        assert!(cache.get(1, b"other").is_none());
     }
 }
