@@ -4,7 +4,7 @@
 //! nested prefixes, unicode, spaces and `%` at once, with compactions running, and the
 //! listing equal to the model with prefix/delimiter/start-after/pagination as S3's
 //! ListObjectsV2 gives them; a listing paged while writers run; group 2 down and back;
-//! compare-and-swap writes as the index uses them. On our node and on real Elliptics 3.0.
+//! a node killed mid-compaction; compare-and-swap writes as the index uses them. On our node and on real Elliptics 3.0.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,7 +15,9 @@ use backrunner_store::index::{BucketIndex, IndexOptions, ListRequest};
 use backrunner_store::object::stamp::write_stamp;
 use backrunner_store::object::{RecordKind, TOMBSTONE_BYTES};
 use backrunner_tests::oracle::OracleCluster;
-use backrunner_tests::{client_config, connect, node_config, start_two_groups};
+use backrunner_tests::{
+    BackendSpec, NodeProcess, client_config, connect, node_config, start_two_groups, wait_until,
+};
 use bytes::Bytes;
 use elliptics::proto::{DnetTime, Id, IoFlags};
 use elliptics::{Client, ClientConfig, Session};
@@ -692,6 +694,90 @@ async fn index_with_group_two_down_on_our_node() {
     client.shutdown().await;
     b.shutdown().await;
     a.shutdown().await;
+}
+
+/// A storage node killed with SIGKILL while a compaction runs, at several points of it:
+/// the compaction fails or finishes, writes go on meanwhile (to the group that is up), the
+/// node restarts, the next compaction succeeds, and the listing equals the model: nothing
+/// acknowledged is lost, nothing deleted comes back. Afterwards each group alone lists the
+/// whole model (the last compaction wrote everything everywhere). Node processes, so the
+/// kill is a real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_compaction_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p1, p2) = (
+        backrunner_tests::ports::free_port(),
+        backrunner_tests::ports::free_port(),
+    );
+    let (d1, d2) = (dir.path().join("n1"), dir.path().join("n2"));
+    let n1 = NodeProcess::start(
+        &d1,
+        &node_config(&d1, p1, &[BackendSpec::new(1, 1)], &[], "never"),
+    )
+    .await;
+    let mut n2 = NodeProcess::start(
+        &d2,
+        &node_config(&d2, p2, &[BackendSpec::new(1, 2)], &[n1.addr], "never"),
+    )
+    .await;
+    let client = connect(&[n1.addr, n2.addr]).await;
+    let both = async || client.nodes().len() == 2;
+    assert!(wait_until(Duration::from_secs(20), both).await);
+    let s = objects(&client, "killed");
+    let options = IndexOptions {
+        lanes: 4,
+        ..model_options()
+    };
+    let index = BucketIndex::new(&s, options.clone());
+    let mut model = Model::new();
+    let mut next = 0usize;
+    // The kill lands at a different point of each compaction: early (state switch,
+    // journal reads), in the merge, and around the state write and the removals.
+    for (round, delay_ms) in [0u64, 1, 2, 4, 7, 11, 30].into_iter().enumerate() {
+        for _ in 0..400 {
+            let key = key_of(next);
+            let t = upload(&index, &s, &key, next % 700).await;
+            model.insert(key, ((next % 700) as u64, t));
+            next += 1;
+        }
+        for i in (round * 37..next).step_by(23).take(12) {
+            let key = key_of(i);
+            if model.remove(&key).is_some() {
+                delete(&index, &s, &key).await;
+            }
+        }
+        let compacting = {
+            let index = index.clone();
+            tokio::spawn(async move { index.compact().await })
+        };
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        n2.kill9().await;
+        let outcome = compacting.await.unwrap();
+        eprintln!(
+            "round {round}: kill after {delay_ms} ms, compaction: {:?}",
+            outcome.map(|r| r.journal_entries)
+        );
+        // Writes go on with group 2 down.
+        for _ in 0..50 {
+            let key = key_of(next);
+            let t = upload(&index, &s, &key, 3).await;
+            model.insert(key, (3, t));
+            next += 1;
+        }
+        n2 = NodeProcess::start_with(n2.config.clone()).await;
+        let compacted = async || index.compact().await.is_ok();
+        assert!(
+            wait_until(Duration::from_secs(60), compacted).await,
+            "round {round}: compaction never succeeded after the restart"
+        );
+        assert_listing(&index, &model).await;
+    }
+    index.compact().await.unwrap();
+    for g in [1, 2] {
+        let alone = BucketIndex::new(&s.clone().groups(vec![g]), options.clone());
+        assert_listing(&alone, &model).await;
+    }
+    client.shutdown().await;
 }
 
 /// Measurements (run with `--run-ignored only`; prints figures): index bytes per key, the
