@@ -278,3 +278,49 @@ async fn oracle_shorter_overwrites() {
     assert_eq!(plain, short);
     assert_eq!(&cas[..short.len()], &short[..]);
 }
+
+/// Measurement (run with `--run-ignored only`; prints figures): what 2,000 APPENDs of 100
+/// bytes to one record cost a real Elliptics 3.0 node in blob bytes, against our node in
+/// the same run — the cost of one key-index journal lane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_append_cost() {
+    let Some(cluster) = OracleCluster::start(&[1]).await else {
+        return;
+    };
+    let ours_dir = tempfile::tempdir().unwrap();
+    let (a, _b) = backrunner_tests::start_two_groups(ours_dir.path()).await;
+    let ours = backrunner_tests::connect(&[a.addr()]).await;
+    let theirs = cluster.connect().await;
+    for (name, client, dir) in [
+        ("real Elliptics 3.0", &theirs, cluster.data_dir(0)),
+        ("our node", &ours, ours_dir.path().join("a")),
+    ] {
+        let s = client
+            .session()
+            .groups(vec![1])
+            .namespace("appends")
+            .ioflags(elliptics::proto::IoFlags::APPEND);
+        let before = backrunner_tests::allocated_bytes(&dir);
+        let t = std::time::Instant::now();
+        for i in 0..2000u64 {
+            let piece = payload(i, 100);
+            s.write(b"lane", &piece[..], 100, 0).await.unwrap();
+        }
+        let took = t.elapsed();
+        let after = backrunner_tests::allocated_bytes(&dir);
+        let got = client
+            .session()
+            .groups(vec![1])
+            .namespace("appends")
+            .read_bounded(b"lane", 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 200_000, "{name}");
+        eprintln!(
+            "{name}: 2,000 appends of 100 B in {:.2} s; blob bytes grew by {:.1} MB for a 0.2 MB record",
+            took.as_secs_f64(),
+            after.saturating_sub(before) as f64 / 1e6
+        );
+    }
+}
