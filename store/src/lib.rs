@@ -12,6 +12,7 @@
 //!   so readers always see one whole upload;
 //! - [`index`]: the bucket key index (journals, segments, shard states, root) and
 //!   [`index::BucketIndex`], which lists, compacts and counts;
+//! - [`recovery_progress`]: how far a `backrunner recover` run got, for the operator;
 //! - [`metadata_store`]: [`MetadataStore`], the one type that reads and writes all of the
 //!   above in the metadata groups, with one write rule.
 //!
@@ -25,6 +26,7 @@ pub mod index;
 pub mod metadata_store;
 pub mod object;
 pub mod ownership;
+pub mod recovery_progress;
 pub mod token_aliases;
 
 pub use bucket::{AclEntry, AclFlags, BucketMetaError, BucketMetadata, valid_bucket_name};

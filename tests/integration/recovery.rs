@@ -339,6 +339,69 @@ async fn recover_makes_two_groups_identical_on_our_node() {
     client.shutdown().await;
 }
 
+/// `--progress-key`: the run's progress record in the metadata groups (what the operator
+/// reads for a run it started as a Job) says it succeeded, with the counts of the summary
+/// printed last, in every metadata group; a failing run's record says failed, with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_record_follows_the_run() {
+    use backrunner_store::MetadataStore;
+    use backrunner_store::recovery_progress::{RECOVERY_NAMESPACE, RecoveryProgress, RunState};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b) = start_two_groups(dir.path()).await;
+    let client = connect(&[a.addr()]).await;
+    assert!(wait_until(Duration::from_secs(10), async || client.nodes().len() == 2).await);
+    let e = diverge(&client, false).await;
+    let args = ["--progress-key", "run-1", "--metadata-groups", "1,2"];
+    let (status, v) = recover(a.addr(), &args).await;
+    assert!(status.success(), "{v}");
+    assert_copied_everything(&v, &e);
+    let store = MetadataStore::new(&client, vec![1, 2]);
+    for (g, copy) in store.read_copies(RECOVERY_NAMESPACE, "run-1").await {
+        let backrunner_store::GroupCopy::Present(bytes) = copy else {
+            panic!("group {g}: {copy:?}");
+        };
+        let p = RecoveryProgress::decode(&bytes).unwrap();
+        assert_eq!(p.state, RunState::Succeeded, "{p:?}");
+        assert_eq!((p.groups.clone(), p.dry_run), (vec![1, 2], false));
+        assert_eq!(p.copied_keys, n(&v, "copied_keys"), "{p:?}");
+        assert_eq!(p.copied_bytes, n(&v, "copied_bytes"), "{p:?}");
+        assert_eq!(p.summary.as_ref(), Some(&v), "{p:?}");
+        assert!(p.error.is_none());
+    }
+    // A run that cannot finish: a group that does not exist.
+    let out = backrunner_command("recover")
+        .arg("--remote")
+        .arg(a.addr().to_string())
+        .args(["--groups", "1,7", "--progress-secs", "0"])
+        .args(["--progress-key", "run-2", "--metadata-groups", "1,2"])
+        .stdout(Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let bytes = store
+        .read_object(RECOVERY_NAMESPACE, "run-2")
+        .await
+        .unwrap()
+        .expect("a record for the failed run");
+    let p = RecoveryProgress::decode(&bytes).unwrap();
+    assert_eq!(p.state, RunState::Failed, "{p:?}");
+    assert!(p.error.is_some(), "{p:?}");
+    // --progress-key needs --metadata-groups.
+    let out = backrunner_command("recover")
+        .arg("--remote")
+        .arg(a.addr().to_string())
+        .args(["--groups", "1,2", "--progress-key", "x"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metadata-groups"));
+    client.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_recovery_resumes_from_its_checkpoint() {
     const KEYS: u64 = 240;
@@ -717,7 +780,12 @@ async fn the_bytes_cap_holds_within_ten_percent() {
     // would then run below the cap by design); this measures the cap alone.
     let (status, v) = recover(
         a.addr(),
-        &["--max-bytes-per-sec", &CAP.to_string(), "--tranquility", "0"],
+        &[
+            "--max-bytes-per-sec",
+            &CAP.to_string(),
+            "--tranquility",
+            "0",
+        ],
     )
     .await;
     let wall = started.elapsed().as_secs_f64();
