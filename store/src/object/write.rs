@@ -93,10 +93,28 @@ pub struct WriteSizes {
 pub async fn write_object(
     session: &Session,
     key: &[u8],
+    body: impl AsyncRead + Unpin + Send,
+    size: Option<u64>,
+    sizes: WriteSizes,
+    stamp: DnetTime,
+) -> Result<ObjectWrite, Error> {
+    write_object_with(session, key, body, size, sizes, stamp, None).await
+}
+
+/// Computes the ETag a [`Manifest`] records, once the body has been read whole (called
+/// after the last byte and before the manifest is written; single records carry none).
+pub type ManifestEtag<'a> = &'a (dyn Fn() -> Option<String> + Send + Sync);
+
+/// [`write_object`], recording `etag()` in the manifest when the object is stored in parts
+/// (the S3 front passes the MD5 of the body it hashed while storage read it).
+pub async fn write_object_with(
+    session: &Session,
+    key: &[u8],
     mut body: impl AsyncRead + Unpin + Send,
     size: Option<u64>,
     sizes: WriteSizes,
     stamp: DnetTime,
+    etag: Option<ManifestEtag<'_>>,
 ) -> Result<ObjectWrite, Error> {
     let part = sizes.part_size.max(1);
     match size {
@@ -106,14 +124,14 @@ pub async fn write_object(
         }
         Some(size) => {
             let first = read_part(&mut body, part.min(size)).await?;
-            parts(session, key, body, Some(size), part, first, stamp).await
+            parts(session, key, body, Some(size), part, first, stamp, etag).await
         }
         None => {
             let first = read_part(&mut body, part).await?;
             if (first.len() as u64) < part {
                 return single(session, key, first, stamp).await;
             }
-            parts(session, key, body, None, part, first, stamp).await
+            parts(session, key, body, None, part, first, stamp, etag).await
         }
     }
 }
@@ -220,6 +238,7 @@ fn published(
 }
 
 /// The parts layout. `first` is the first part, already read.
+#[allow(clippy::too_many_arguments)]
 async fn parts(
     session: &Session,
     key: &[u8],
@@ -228,6 +247,7 @@ async fn parts(
     part: u64,
     first: Bytes,
     stamp: DnetTime,
+    etag: Option<ManifestEtag<'_>>,
 ) -> Result<ObjectWrite, Error> {
     let upload = UploadId::random();
     let namespace = session.options().namespace.clone();
@@ -309,7 +329,7 @@ async fn parts(
         upload,
         size: total,
         parts: sizes,
-        etag: None,
+        etag: etag.and_then(|etag| etag()),
     };
     let bytes = manifest.encode();
     let outcome = key_session(session, stamp, RecordKind::Manifest)
