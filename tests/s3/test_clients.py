@@ -351,10 +351,15 @@ def test_aws_cli_s3_and_s3api(tmp_path):
 
 
 def rclone(*args):
-    remote = f":s3,provider=Other,endpoint={ENDPOINT},access_key_id=writer,secret_access_key={WRITER}"
+    # The endpoint is quoted: its ':' would end the connection string.
+    remote = f':s3,provider=Other,endpoint="{ENDPOINT}",access_key_id=writer,secret_access_key={WRITER}'
+
     args = [a.replace("REMOTE", remote) for a in args]
     return subprocess.run(
-        ["rclone", *args], env=clean_env("", ""), capture_output=True, timeout=90
+        ["rclone", "--retries", "1", "--low-level-retries", "2", *args],
+        env=clean_env("", ""),
+        capture_output=True,
+        timeout=90,
     )
 
 

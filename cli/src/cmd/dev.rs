@@ -180,7 +180,7 @@ fn print_s3_examples(s3: &str, token: &str) {
         "AWS_ACCESS_KEY_ID={PRIVATE_USER} AWS_SECRET_ACCESS_KEY={token} AWS_DEFAULT_REGION=us-east-1"
     );
     let rclone = format!(
-        ":s3,provider=Other,endpoint={s3},access_key_id={PRIVATE_USER},secret_access_key={token}"
+        ":s3,provider=Other,endpoint=\"{s3}\",access_key_id={PRIVATE_USER},secret_access_key={token}"
     );
     println!("S3 front on {s3} (path-style; access key id = ACL user, secret = its token):");
     println!();
@@ -194,7 +194,7 @@ fn print_s3_examples(s3: &str, token: &str) {
     println!("  {keys} aws --endpoint-url {s3} s3 ls s3://private/");
     println!("  {keys} aws --endpoint-url {s3} s3 rm s3://private/hello.txt");
     println!(
-        "  rclone copy . ':s3,provider=Other,endpoint={s3}:default/rclone' --include hello.txt"
+        "  rclone copy . ':s3,provider=Other,endpoint=\"{s3}\":default/rclone' --include hello.txt"
     );
     println!("  rclone copy . '{rclone}:private/rclone' --include hello.txt");
     println!("  rclone check . '{rclone}:private/rclone' --include hello.txt");
