@@ -102,15 +102,14 @@ impl CredentialLookup {
             return out;
         }
         let now = unix_now();
-        if let Some(name) = bucket {
-            if let Ok(meta) = self.state.buckets.get(name).await {
-                if let Some(entry) = meta.acl.get(user) {
-                    push(&entry.token);
-                    let aliases = self.state.buckets.live_aliases(&meta.name, now);
-                    aliases.extra_tokens(user).iter().for_each(|t| push(t));
-                    return out;
-                }
-            }
+        if let Some(name) = bucket
+            && let Ok(meta) = self.state.buckets.get(name).await
+            && let Some(entry) = meta.acl.get(user)
+        {
+            push(&entry.token);
+            let aliases = self.state.buckets.live_aliases(&meta.name, now);
+            aliases.extra_tokens(user).iter().for_each(|t| push(t));
+            return out;
         }
         for meta in self.state.buckets.snapshot() {
             if let Some(entry) = meta.acl.get(user) {

@@ -1,5 +1,5 @@
-//! The S3 front against real S3 clients: a `backrunner proxy` process with `[s3]` in front
-//! of two storage groups, driven by the pytest suite `tests/s3/test_clients.py` (boto3,
+//! The S3 front against real S3 clients: a `backrunner proxy` process with `[s3]` (HTTP,
+//! and HTTPS with the proxy's certificate) in front of two storage groups, driven by the pytest suite `tests/s3/test_clients.py` (boto3,
 //! aws-cli and rclone; `tests/s3/setup.sh` installs them, `./test.sh` runs it first).
 //!
 //! Buckets (every one in groups 1 and 2):
@@ -113,12 +113,22 @@ async fn s3_front_with_boto3_awscli_and_rclone() {
         .await
         .check()
         .unwrap();
-    let s3_port = free_port();
+    let (s3_port, s3_https_port, https_port) = (free_port(), free_port(), free_port());
+    // HTTPS (the proxy's certificate pair serves S3 too): clients switch to chunked
+    // uploads with trailing checksums there.
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
     // Bodies above 64 KiB are stored as parts + manifest: both layouts are exercised.
     let extra = format!(
-        "write_chunk_size = {}\nmax_inflight_upload_bytes = {}\n[s3]\nlisten = \"127.0.0.1:{s3_port}\"\n",
+        "write_chunk_size = {}\nmax_inflight_upload_bytes = {}\n\
+         [https]\nlisten = \"127.0.0.1:{https_port}\"\ncert = {:?}\nkey = {:?}\n\
+         [s3]\nlisten = \"127.0.0.1:{s3_port}\"\nhttps_listen = \"127.0.0.1:{s3_https_port}\"\n",
         64 << 10,
-        64 << 20
+        64 << 20,
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
     );
     let proxies = cluster.proxies_with(dir.path(), 1, &buckets, &extra).await;
     let proxy = &proxies[0];
@@ -138,6 +148,11 @@ async fn s3_front_with_boto3_awscli_and_rclone() {
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(&suite)
         .env("S3_ENDPOINT", &endpoint)
+        .env(
+            "S3_HTTPS_ENDPOINT",
+            format!("https://127.0.0.1:{s3_https_port}"),
+        )
+        .env("S3_CA_BUNDLE", &cert_path)
         .env("PROXY_BASE", &proxy.base)
         .env("S3_WRITER_SECRET", WRITER)
         .env("S3_WRITER_OLD_SECRET", WRITER_OLD)

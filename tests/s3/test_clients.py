@@ -19,6 +19,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 ENDPOINT = os.environ["S3_ENDPOINT"]
+HTTPS_ENDPOINT = os.environ["S3_HTTPS_ENDPOINT"]
+CA_BUNDLE = os.environ["S3_CA_BUNDLE"]
 PROXY = os.environ["PROXY_BASE"]
 WRITER = os.environ["S3_WRITER_SECRET"]
 WRITER_OLD = os.environ["S3_WRITER_OLD_SECRET"]
@@ -30,7 +32,7 @@ WORKDIR = Path(os.environ["S3_WORKDIR"])
 LARGE = bytes((i * 7 + 3) % 251 for i in range(200 * 1024 + 17))
 
 
-def client(user=None, secret=None):
+def client(user=None, secret=None, endpoint=ENDPOINT):
     config = Config(
         s3={"addressing_style": "path"},
         retries={"max_attempts": 1, "mode": "standard"},
@@ -38,7 +40,8 @@ def client(user=None, secret=None):
     )
     return boto3.client(
         "s3",
-        endpoint_url=ENDPOINT,
+        endpoint_url=endpoint,
+        verify=CA_BUNDLE if endpoint.startswith("https") else None,
         region_name="us-east-1",
         aws_access_key_id=user or "unused",
         aws_secret_access_key=secret or "unused",
@@ -78,10 +81,11 @@ def clean_env(user, secret):
     return env
 
 
-def aws(*args, user="writer", secret=WRITER, check=True):
+def aws(*args, user="writer", secret=WRITER, check=True, endpoint=ENDPOINT):
     WORKDIR.mkdir(parents=True, exist_ok=True)
+    tls = ["--ca-bundle", CA_BUNDLE] if endpoint.startswith("https") else []
     result = subprocess.run(
-        ["aws", "--endpoint-url", ENDPOINT, *args],
+        ["aws", "--endpoint-url", endpoint, *tls, *args],
         env=clean_env(user, secret),
         capture_output=True,
         timeout=60,
@@ -376,3 +380,23 @@ def test_rclone_copy_and_check(tmp_path):
     assert b"0 differences found" in checked.stderr, checked.stderr
     got = writer.get_object(Bucket="private", Key="rclone/sub/b.txt")["Body"].read()
     assert got == b"rclone b\n"
+
+
+# --- HTTPS ---------------------------------------------------------------------------
+
+
+def test_https_with_boto3_and_aws_cli(tmp_path):
+    secure = client("writer", WRITER, endpoint=HTTPS_ENDPOINT)
+    put = secure.put_object(Bucket="private", Key="tls/large.bin", Body=LARGE)
+    assert put["ETag"] == f'"{md5(LARGE)}"'
+    assert secure.get_object(Bucket="private", Key="tls/large.bin")["Body"].read() == LARGE
+    with open(tmp_path / "up.bin", "wb") as f:
+        f.write(LARGE[:100_000])
+    # Over HTTPS aws-cli streams uploads (aws-chunked, trailing checksum when supported).
+    aws("s3", "cp", str(tmp_path / "up.bin"), "s3://private/tls/cli.bin", endpoint=HTTPS_ENDPOINT)
+    aws("s3", "cp", "s3://private/tls/cli.bin", str(tmp_path / "down.bin"), endpoint=HTTPS_ENDPOINT)
+    assert (tmp_path / "down.bin").read_bytes() == LARGE[:100_000]
+    head = writer.head_object(Bucket="private", Key="tls/cli.bin")
+    assert head["ETag"] == f'"{md5(LARGE[:100_000])}"'
+    listed = secure.list_objects_v2(Bucket="private", Prefix="tls/")
+    assert [o["Key"] for o in listed["Contents"]] == ["tls/cli.bin", "tls/large.bin"]
