@@ -2,7 +2,9 @@
 //! addressing: `/{bucket}/{key}`), inside a tracing span carrying its trace id (from an
 //! `X-Request` header, else generated; echoed back in `X-Request` and handed to storage),
 //! under the proxy's concurrency limit (beyond it: 503 `SlowDown`), with one access-log
-//! line (target `backrunner::access`).
+//! line (target `backrunner::access`). Bucket names are Backrunner's, not only
+//! DNS-compatible ones ([`BucketNames`]); presigned URLs live a week at most
+//! ([`MAX_PRESIGNED_EXPIRY_SECS`], which s3s 0.14 does not check).
 //!
 //! A signed request is run once per candidate secret of its access key until one verifies
 //! (see [`crate::credentials`] for why a user name has several): the body is held in a
@@ -46,11 +48,43 @@ pub fn router(state: AppState) -> Router {
     let mut builder = S3ServiceBuilder::new(Backend::new(state.clone()));
     builder.set_auth(CredentialLookup::new(state.clone()));
     builder.set_access(BucketAcl::new(state.clone()));
+    builder.set_validation(BucketNames);
     let front = Front {
         state,
         service: builder.build(),
     };
     Router::new().fallback(serve).with_state(front)
+}
+
+/// Longest validity of a presigned URL (S3's: 7 days); s3s 0.14 does not check it.
+pub const MAX_PRESIGNED_EXPIRY_SECS: u64 = 7 * 24 * 3600;
+
+/// Bucket names as Backrunner allows them (`backrunner_store::valid_bucket_name`), not
+/// only DNS-compatible ones: every bucket of the Backrunner API is reachable (path-style).
+#[derive(Debug, Clone, Copy)]
+pub struct BucketNames;
+
+impl s3s::validation::NameValidation for BucketNames {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        backrunner_store::bucket::valid_bucket_name(name).is_some()
+    }
+}
+
+/// A presigned SigV4 URL valid for longer than [`MAX_PRESIGNED_EXPIRY_SECS`] (or with an
+/// unreadable `X-Amz-Expires`): the reply S3 gives it.
+fn presign_refusal(info: &RequestInfo) -> Option<Response> {
+    let raw = info.query.first("X-Amz-Expires")?;
+    let valid = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|secs| secs <= MAX_PRESIGNED_EXPIRY_SECS);
+    (!valid).then(|| {
+        xml_error(
+            StatusCode::BAD_REQUEST,
+            "AuthorizationQueryParametersError",
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        )
+    })
 }
 
 /// The bucket of a path-style request path (`/{bucket}/...`), percent-decoded.
@@ -108,6 +142,9 @@ async fn run(front: &Front, request: Request, trace_id: u64) -> Response {
     let (mut parts, body) = request.into_parts();
     let mut info = RequestInfo::parse(&parts.uri);
     info.trace_id = trace_id;
+    if let Some(refusal) = presign_refusal(&info) {
+        return refusal;
+    }
     parts.extensions.insert(Arc::new(info));
     let bucket = path_bucket(parts.uri.path());
     let slot = BodySlot::new(body);
@@ -243,6 +280,24 @@ mod tests {
         assert_eq!(path_bucket("/b%31"), Some("b1".into()));
         assert_eq!(path_bucket("/"), None);
         assert_eq!(path_bucket("/%zz/k"), None);
+    }
+
+    #[test]
+    fn presigned_urls_live_a_week_at_most() {
+        let refused = |query: &str| {
+            let uri: http::Uri = format!("/b/k?{query}").parse().unwrap_or_default();
+            presign_refusal(&RequestInfo::parse(&uri)).map(|r| r.status())
+        };
+        assert_eq!(refused("X-Amz-Expires=604800"), None);
+        assert_eq!(refused("x=1"), None);
+        assert_eq!(
+            refused("X-Amz-Expires=604801"),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(refused("X-Amz-Expires=soon"), Some(StatusCode::BAD_REQUEST));
+        use s3s::validation::NameValidation;
+        assert!(BucketNames.validate_bucket_name("My_Bucket"));
+        assert!(!BucketNames.validate_bucket_name(""));
     }
 
     #[tokio::test]

@@ -400,3 +400,35 @@ def test_https_with_boto3_and_aws_cli(tmp_path):
     assert head["ETag"] == f'"{md5(LARGE[:100_000])}"'
     listed = secure.list_objects_v2(Bucket="private", Prefix="tls/")
     assert [o["Key"] for o in listed["Contents"]] == ["tls/cli.bin", "tls/large.bin"]
+
+
+# --- presigned URLs ------------------------------------------------------------------
+
+
+def test_presigned_get_and_put_with_plain_http():
+    put_url = writer.generate_presigned_url(
+        "put_object", Params={"Bucket": "private", "Key": "presigned/up.txt"}, ExpiresIn=300
+    )
+    status_, _ = http_url("PUT", put_url, b"put through a presigned URL")
+    assert status_ == 200
+    get_url = writer.generate_presigned_url(
+        "get_object", Params={"Bucket": "private", "Key": "presigned/up.txt"}, ExpiresIn=300
+    )
+    assert http_url("GET", get_url) == (200, b"put through a presigned URL")
+    tampered = get_url.replace("presigned/up.txt", "presigned/other.txt")
+    status_, body = http_url("GET", tampered)
+    assert status_ == 403 and b"SignatureDoesNotMatch" in body
+    too_long = writer.generate_presigned_url(
+        "get_object", Params={"Bucket": "private", "Key": "presigned/up.txt"}, ExpiresIn=604801
+    )
+    status_, body = http_url("GET", too_long)
+    assert status_ == 400 and b"AuthorizationQueryParametersError" in body
+
+
+def http_url(method, url, data=None):
+    req = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
