@@ -132,3 +132,29 @@ impl S3Access for BucketAcl {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_need_the_backrunner_flags() {
+        for op in [
+            "GetObject",
+            "HeadObject",
+            "ListObjects",
+            "ListObjectsV2",
+            "HeadBucket",
+        ] {
+            assert_eq!(required_operation(op), Some(Operation::Read), "{op}");
+        }
+        assert_eq!(required_operation("PutObject"), Some(Operation::Write));
+        assert_eq!(required_operation("CopyObject"), Some(Operation::Write));
+        assert_eq!(required_operation("DeleteObjects"), Some(Operation::Delete));
+        assert_eq!(required_operation("ListBuckets"), None);
+        // Nothing is let through by omission.
+        for op in ["PutBucketPolicy", "DeleteBucket", "CreateMultipartUpload"] {
+            assert_eq!(required_operation(op), Some(Operation::Admin), "{op}");
+        }
+    }
+}

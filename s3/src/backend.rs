@@ -198,7 +198,6 @@ impl Backend {
             Decision::Window(r) | Decision::Partial(r) => Some(r),
         };
         let served = Served {
-            size,
             length: range.map_or(size, |r| r.length()),
             content_range: range.map(|r| r.content_range(size)),
             etag: opened.etag.clone(),
@@ -255,7 +254,6 @@ impl Backend {
 
 /// What GET/HEAD answer.
 struct Served {
-    size: u64,
     length: u64,
     content_range: Option<String>,
     etag: String,
@@ -403,12 +401,6 @@ impl S3 for Backend {
             last_modified: Some(served.last_modified),
             accept_ranges: Some("bytes".into()),
             ..HeadObjectOutput::default()
-        })
-        .map(|mut r| {
-            if served.size == 0 {
-                r.output.content_length = Some(0);
-            }
-            r
         })
     }
 
