@@ -1,7 +1,8 @@
 //! Authorization of S3 operations: each operation needs one ACL operation of the bucket it
 //! touches — exactly the Backrunner API's rule ([`backrunner_proxy::acl`]): reads need a
-//! user in the ACL (or user `*` with flag 1, or an empty ACL), PutObject/CopyObject need
-//! flag 2 (write), DeleteObject(s) flag 2 too, anything else flag 4 (admin).
+//! user in the ACL (or user `*` with flag 1, or an empty ACL), PutObject/CopyObject (and
+//! the multipart operations, not served yet) need flag 2 (write), DeleteObject(s) flag 2
+//! too, anything else flag 4 (admin).
 //!
 //! The caller is the access key id whose signature s3s verified, proving the secret it
 //! verified with ([`crate::credentials`]); an unsigned request is user `*`. A user with
@@ -43,7 +44,16 @@ pub fn required_operation(s3_operation: &str) -> Option<Operation> {
         "ListBuckets" => return None,
         "GetObject" | "HeadObject" | "ListObjects" | "ListObjectsV2" | "HeadBucket"
         | "GetBucketLocation" | "CreateBucket" => Operation::Read,
-        "PutObject" | "CopyObject" => Operation::Write,
+        // Multipart is not served yet: writers get NotImplemented, not AccessDenied.
+        "PutObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "AbortMultipartUpload"
+        | "ListParts"
+        | "ListMultipartUploads" => Operation::Write,
         "DeleteObject" | "DeleteObjects" => Operation::Delete,
         _ => Operation::Admin,
     })
@@ -153,7 +163,8 @@ mod tests {
         assert_eq!(required_operation("DeleteObjects"), Some(Operation::Delete));
         assert_eq!(required_operation("ListBuckets"), None);
         // Nothing is let through by omission.
-        for op in ["PutBucketPolicy", "DeleteBucket", "CreateMultipartUpload"] {
+        assert_eq!(required_operation("UploadPart"), Some(Operation::Write));
+        for op in ["PutBucketPolicy", "DeleteBucket", "PutBucketAcl"] {
             assert_eq!(required_operation(op), Some(Operation::Admin), "{op}");
         }
     }

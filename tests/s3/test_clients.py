@@ -191,6 +191,15 @@ def test_copy_object_within_and_across_buckets():
     assert error_code(e) == "InvalidRequest"
 
 
+def test_multipart_is_not_implemented_yet():
+    with pytest.raises(ClientError) as e:
+        writer.create_multipart_upload(Bucket="private", Key="mp/blob")
+    assert error_code(e) == "NotImplemented" and status(e) == 501
+    with pytest.raises(ClientError) as e:
+        reader.create_multipart_upload(Bucket="private", Key="mp/blob")
+    assert error_code(e) == "AccessDenied"
+
+
 def test_delete_objects():
     keys = [f"bulk/{i}.txt" for i in range(5)]
     for k in keys:
