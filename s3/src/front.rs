@@ -1,7 +1,8 @@
 //! The S3 listener's router: every request goes to the [`s3s`] service (path-style
 //! addressing: `/{bucket}/{key}`), inside a tracing span carrying its trace id (from an
 //! `X-Request` header, else generated; echoed back in `X-Request` and handed to storage),
-//! under the proxy's concurrency limit (beyond it: 503 `SlowDown`), with one access-log
+//! under the proxy's concurrency limit (a slot held until the reply body is sent; beyond
+//! it: 503 `SlowDown`), with the proxy's `[extra_headers]` and one access-log
 //! line (target `backrunner::access`). Bucket names are Backrunner's, not only
 //! DNS-compatible ones ([`BucketNames`]); presigned URLs live a week at most
 //! ([`MAX_PRESIGNED_EXPIRY_SECS`], which s3s 0.14 does not check).
@@ -110,11 +111,21 @@ async fn serve(State(front): State<Front>, request: Request) -> Response {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let mut response = match front.state.request_slots.clone().try_acquire_owned() {
-            Ok(_permit) => run(&front, request, trace_id).await,
+            // The permit lives as long as the reply body: a streamed GET holds its slot.
+            Ok(permit) => run(&front, request, trace_id).await.map(|body| {
+                Body::new(Holding {
+                    body,
+                    _permit: permit,
+                })
+            }),
             Err(_) => slow_down(),
         };
+        let headers = response.headers_mut();
+        for (name, value) in &front.state.extra_headers {
+            headers.append(name, value.clone());
+        }
         if let Ok(v) = HeaderValue::from_str(&echo) {
-            response.headers_mut().insert("x-request", v);
+            headers.insert("x-request", v);
         }
         tracing::info!(
             target: "backrunner::access",
@@ -196,6 +207,32 @@ fn xml_error(status: StatusCode, code: &str, message: &str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// A reply body holding the request's concurrency slot until it is sent (or dropped).
+struct Holding {
+    body: Body,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Holding {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The request body, taken by the first read of any attempt.
