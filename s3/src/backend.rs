@@ -3,7 +3,8 @@
 //!
 //! - PutObject and CopyObject write with the upload path of `/upload`
 //!   ([`write_upload`]: size limits, upload budget, key index intent and commit, single
-//!   record or parts + manifest), the body hashed with MD5 on its way ([`crate::etag`]);
+//!   record or parts + manifest), the body hashed on its way and published only when it
+//!   matches its declared digests ([`crate::digest`]; its MD5 is the ETag);
 //! - GetObject and HeadObject read with `backrunner_store::object` and decide conditionals
 //!   and `Range` with the rules of `/get` ([`evaluate`]);
 //! - DeleteObject(s) remove with `/delete`'s logged tombstones ([`remove_indexed`]);
@@ -45,8 +46,9 @@ use s3s::dto::{
 use s3s::{S3, S3Request, S3Response, S3Result};
 
 use crate::access::{Granted, authorize, authorize_bucket};
+use crate::digest::BodyDigests;
 use crate::error::FrontError;
-use crate::etag::{self, Md5Body};
+use crate::etag;
 use crate::listing;
 
 /// Deletes of one DeleteObjects request run this many at a time.
@@ -220,30 +222,27 @@ impl Backend {
         Some(self.state.content_types.for_key(&text).to_owned())
     }
 
-    /// Streams `body` into `bucket` under `key` with the upload path of `/upload`, hashing
-    /// it; returns the quoted MD5 ETag.
+    /// Streams `body` (hashed by `digests`) into `bucket` under `key` with the upload path
+    /// of `/upload`, publishing it only when its declared digests match; returns the quoted
+    /// MD5 ETag.
     async fn store(
         &self,
         info: &RequestInfo,
         bucket: &BucketMetadata,
         key: &[u8],
         body: Body,
-        md5: &Md5Body,
+        digests: &BodyDigests,
         size: Option<u64>,
     ) -> Result<String, FrontError> {
         let declared = Declared { size, offset: 0 };
-        let manifest_etag = || md5.etag();
-        let stored = write_upload(
-            &self.state,
-            info,
-            body,
-            bucket,
-            key,
-            declared,
-            Some(&manifest_etag),
-        )
-        .await?;
-        let etag = md5
+        let check = || digests.check();
+        let stored = write_upload(&self.state, info, body, bucket, key, declared, Some(&check))
+            .await
+            .map_err(|e| match digests.mismatch() {
+                Some(digest) => FrontError::BadDigest(digest),
+                None => FrontError::from(e),
+            })?;
+        let etag = digests
             .etag()
             .ok_or_else(|| FrontError::from(ApiError::Internal))?;
         // Committed before the reply, so a listing right after shows the MD5 ETag.
@@ -290,8 +289,8 @@ fn stream_blob(stream: ObjectBody) -> StreamingBlob {
 }
 
 /// A request body as the upload path reads it, hashed on its way.
-fn upload_body(blob: StreamingBlob, md5: &Md5Body) -> Body {
-    Body::from_stream(md5.hash(blob))
+fn upload_body(blob: StreamingBlob, digests: &BodyDigests) -> Body {
+    Body::from_stream(digests.hash(blob))
 }
 
 fn ok<T>(output: T) -> S3Result<S3Response<T>> {
@@ -411,6 +410,7 @@ impl S3 for Backend {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let bucket = granted(&req)?;
         let info = info(&req);
+        let digests = BodyDigests::for_put(&req.input, &req.headers, req.trailing_headers.clone());
         let input = req.input;
         if input.metadata.as_ref().is_some_and(|m| !m.is_empty()) {
             tracing::debug!("x-amz-meta-* of a PutObject are not stored");
@@ -428,10 +428,9 @@ impl S3 for Backend {
             )
             .into());
         };
-        let md5 = Md5Body::new();
-        let body = upload_body(blob, &md5);
+        let body = upload_body(blob, &digests);
         let etag = self
-            .store(&info, &bucket, input.key.as_bytes(), body, &md5, size)
+            .store(&info, &bucket, input.key.as_bytes(), body, &digests, size)
             .await?;
         ok(PutObjectOutput {
             e_tag: Some(etag::to_dto(&etag)),
@@ -476,15 +475,15 @@ impl S3 for Backend {
         let opened = self.open(&session, source_key).await?;
         let size = opened.head.size;
         let blob = self.bytes_of(&session, source_key, opened, None).await?;
-        let md5 = Md5Body::new();
-        let body = upload_body(blob, &md5);
+        let digests = BodyDigests::md5_only();
+        let body = upload_body(blob, &digests);
         let etag = self
             .store(
                 &info,
                 &bucket,
                 req.input.key.as_bytes(),
                 body,
-                &md5,
+                &digests,
                 Some(size),
             )
             .await?;

@@ -28,6 +28,9 @@ pub enum FrontError {
     /// The object is not modified (304 of a conditional GET/HEAD).
     #[error("not modified")]
     NotModified,
+    /// The body does not match the digest it declared (named); nothing was published.
+    #[error("the body does not match its {0}")]
+    BadDigest(String),
     /// CreateBucket of a bucket the caller already may use.
     #[error("bucket already owned by you")]
     AlreadyOwned,
@@ -44,6 +47,7 @@ impl From<FrontError> for S3Error {
             FrontError::InvalidRequest(_) => S3ErrorCode::InvalidRequest,
             FrontError::NotModified => S3ErrorCode::NotModified,
             FrontError::AlreadyOwned => S3ErrorCode::BucketAlreadyOwnedByYou,
+            FrontError::BadDigest(_) => S3ErrorCode::BadDigest,
         };
         S3Error::with_message(code, message)
     }

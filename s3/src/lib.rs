@@ -11,7 +11,8 @@
 //! | [`credentials`] | access key id → secret: which tokens an ACL user name may have signed with ([`s3s::auth::S3Auth`]) |
 //! | [`access`] | which ACL operation each S3 operation needs, checked against the bucket's ACL ([`s3s::access::S3Access`]) |
 //! | [`backend`] | the S3 operations ([`s3s::S3`]) over `backrunner_store::object` and the key index |
-//! | [`etag`] | ETags: MD5 of a single PUT, hashed while the body streams to storage |
+//! | [`digest`] | an upload body's MD5 and declared checksums, checked before it is published (`BadDigest`) |
+//! | [`etag`] | ETags: MD5 of a single PUT, of small objects on read; identity tags otherwise |
 //! | [`listing`] | ListObjects V1 and V2 from the bucket's key index |
 //! | [`error`] | every failure as an S3 error code (`NoSuchKey`, `AccessDenied`, ...) |
 //!
@@ -24,6 +25,7 @@
 pub mod access;
 pub mod backend;
 pub mod credentials;
+pub mod digest;
 pub mod error;
 pub mod etag;
 pub mod front;

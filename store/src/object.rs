@@ -63,6 +63,6 @@ pub use upload_id::{UploadId, parts_namespace};
 pub use upload_record::UploadRecord;
 pub use wire::FormatError;
 pub use write::{
-    Layout, ManifestEtag, ObjectWrite, TOMBSTONE_BYTES, WriteSizes, write_object,
+    BeforePublish, Layout, ObjectWrite, TOMBSTONE_BYTES, WriteSizes, write_object,
     write_object_with, write_tombstone,
 };

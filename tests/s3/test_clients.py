@@ -5,6 +5,7 @@ groups and passes the endpoints and secrets in the environment (see that file fo
 buckets and their ACLs). Every wait has a deadline; nothing sleeps for ordering.
 """
 
+import base64
 import hashlib
 import os
 import subprocess
@@ -140,6 +141,22 @@ def test_put_get_head_delete_with_md5_etags():
     assert error_code(e) == "NoSuchKey"
     # Deleting a missing key succeeds, as in S3.
     writer.delete_object(Bucket="private", Key="obj/hello.txt")
+
+
+def test_bodies_that_do_not_match_their_digests_are_not_published():
+    writer.put_object(Bucket="private", Key="digest/kept.bin", Body=b"previous version")
+    wrong_md5 = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
+    for body in (b"new small version", LARGE):  # one record, and parts + manifest
+        with pytest.raises(ClientError) as e:
+            writer.put_object(Bucket="private", Key="digest/kept.bin", Body=body, ContentMD5=wrong_md5)
+        assert error_code(e) == "BadDigest" and status(e) == 400
+        with pytest.raises(ClientError) as e:
+            writer.put_object(Bucket="private", Key="digest/kept.bin", Body=body, ChecksumCRC32="AAAAAA==")
+        assert error_code(e) == "BadDigest"
+    assert writer.get_object(Bucket="private", Key="digest/kept.bin")["Body"].read() == b"previous version"
+    good_md5 = base64.b64encode(hashlib.md5(LARGE).digest()).decode()
+    writer.put_object(Bucket="private", Key="digest/kept.bin", Body=LARGE, ContentMD5=good_md5)
+    assert writer.get_object(Bucket="private", Key="digest/kept.bin")["Body"].read() == LARGE
 
 
 def test_ranges_and_conditionals():

@@ -165,8 +165,9 @@ impl StoredUpload {
 
 /// Checks the size against the limits, logs the intent in the key index and streams
 /// `body` into `bucket` under `key` (the upload path of `/upload` and of the S3 front's
-/// PutObject and CopyObject). `etag` is recorded in the manifest of an object stored in
-/// parts. The key index commit is left to the caller ([`StoredUpload`]).
+/// PutObject and CopyObject). `before_publish` runs once the body is read whole, before
+/// the object is published ([`object::BeforePublish`]: a refusal wrapping a [`BodyError`]
+/// becomes its reply). The key index commit is left to the caller ([`StoredUpload`]).
 pub async fn write_upload(
     state: &AppState,
     info: &RequestInfo,
@@ -174,7 +175,7 @@ pub async fn write_upload(
     bucket: &BucketMetadata,
     key: &[u8],
     declared: Declared,
-    etag: Option<object::ManifestEtag<'_>>,
+    before_publish: Option<object::BeforePublish<'_>>,
 ) -> Result<StoredUpload, ApiError> {
     let Declared { size, offset } = declared;
     if size == Some(0) {
@@ -234,7 +235,8 @@ pub async fn write_upload(
             let sizes = WriteSizes {
                 part_size: state.config.write_chunk_size as u64,
             };
-            object::write_object_with(&session, key, reader, size, sizes, stamp, etag).await
+            object::write_object_with(&session, key, reader, size, sizes, stamp, before_publish)
+                .await
         }
         _ => ranged_write(&session, key, reader, size, offset, limit, stamp).await?,
     }
@@ -456,6 +458,10 @@ pub enum BodyError {
     /// Reading the body from the client failed.
     #[error("{0}")]
     Client(String),
+    /// The body does not match a digest the client sent (S3's `Content-MD5`,
+    /// `x-amz-checksum-*`): nothing was published.
+    #[error("{0}")]
+    Digest(String),
 }
 
 impl From<&BodyError> for ApiError {
@@ -470,6 +476,7 @@ impl From<&BodyError> for ApiError {
                 })
             }
             BodyError::Client(e) => ApiError::BadRequest(BadRequest::BodyFailed(e.clone())),
+            BodyError::Digest(e) => ApiError::BadRequest(BadRequest::DigestMismatch(e.clone())),
         }
     }
 }

@@ -101,12 +101,14 @@ pub async fn write_object(
     write_object_with(session, key, body, size, sizes, stamp, None).await
 }
 
-/// Computes the ETag a [`Manifest`] records, once the body has been read whole (called
-/// after the last byte and before the manifest is written; single records carry none).
-pub type ManifestEtag<'a> = &'a (dyn Fn() -> Option<String> + Send + Sync);
+/// Called once the whole body has been read and before the key is written (either
+/// layout): an `Err` ends the upload with that error inside [`Error::Io`] and publishes
+/// nothing (parts already written are removed); `Ok(Some(etag))` is recorded in the
+/// [`Manifest`] of an object stored in parts (single records carry none). The S3 front
+/// verifies the body's digests here and hands back its MD5.
+pub type BeforePublish<'a> = &'a (dyn Fn() -> Result<Option<String>, std::io::Error> + Send + Sync);
 
-/// [`write_object`], recording `etag()` in the manifest when the object is stored in parts
-/// (the S3 front passes the MD5 of the body it hashed while storage read it).
+/// [`write_object`] with a [`BeforePublish`] check.
 pub async fn write_object_with(
     session: &Session,
     key: &[u8],
@@ -114,24 +116,30 @@ pub async fn write_object_with(
     size: Option<u64>,
     sizes: WriteSizes,
     stamp: DnetTime,
-    etag: Option<ManifestEtag<'_>>,
+    before_publish: Option<BeforePublish<'_>>,
 ) -> Result<ObjectWrite, Error> {
     let part = sizes.part_size.max(1);
+    let check = || match before_publish {
+        Some(check) => check().map_err(Error::Io),
+        None => Ok(None),
+    };
     match size {
         Some(size) if size <= part => {
             let data = read_part(&mut body, size).await?;
+            check()?;
             single(session, key, data, stamp).await
         }
         Some(size) => {
             let first = read_part(&mut body, part.min(size)).await?;
-            parts(session, key, body, Some(size), part, first, stamp, etag).await
+            parts(session, key, body, Some(size), part, first, stamp, &check).await
         }
         None => {
             let first = read_part(&mut body, part).await?;
             if (first.len() as u64) < part {
+                check()?;
                 return single(session, key, first, stamp).await;
             }
-            parts(session, key, body, None, part, first, stamp, etag).await
+            parts(session, key, body, None, part, first, stamp, &check).await
         }
     }
 }
@@ -247,7 +255,7 @@ async fn parts(
     part: u64,
     first: Bytes,
     stamp: DnetTime,
-    etag: Option<ManifestEtag<'_>>,
+    check: &(dyn Fn() -> Result<Option<String>, Error> + Send + Sync),
 ) -> Result<ObjectWrite, Error> {
     let upload = UploadId::random();
     let namespace = session.options().namespace.clone();
@@ -325,11 +333,13 @@ async fn parts(
         current = next;
     }
 
+    // Refused: the parts are removed (the cleanup is still armed), the key is untouched.
+    let etag = check()?;
     let manifest = Manifest {
         upload,
         size: total,
         parts: sizes,
-        etag: etag.and_then(|etag| etag()),
+        etag,
     };
     let bytes = manifest.encode();
     let outcome = key_session(session, stamp, RecordKind::Manifest)
