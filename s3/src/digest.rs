@@ -4,10 +4,9 @@
 //! ([`backrunner_store::object::BeforePublish`]): a mismatch publishes nothing (the
 //! previous version stays) and is answered `BadDigest`.
 //!
-//! A checksum sent as a trailer (`x-amz-trailer`, aws-chunked bodies) is checked when the
-//! trailer has been read by then — always for objects stored in parts (the body is read to
-//! its end); a single-record object's body is read exactly to its length, so its trailer
-//! may come after the check and is then not verified.
+//! A checksum sent as a trailer (`x-amz-trailer`, aws-chunked bodies) is checked too: the
+//! store reads a body to its end (trailer included) before it calls the check. A declared
+//! trailer that never came is not verified (s3s refuses such bodies when it decodes them).
 
 use std::sync::{Arc, Mutex};
 

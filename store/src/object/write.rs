@@ -126,6 +126,9 @@ pub async fn write_object_with(
     match size {
         Some(size) if size <= part => {
             let data = read_part(&mut body, size).await?;
+            if before_publish.is_some() {
+                read_to_end(&mut body).await?;
+            }
             check()?;
             single(session, key, data, stamp).await
         }
@@ -333,7 +336,9 @@ async fn parts(
         current = next;
     }
 
-    // Refused: the parts are removed (the cleanup is still armed), the key is untouched.
+    // The body to its end (a trailer after the last byte is read), then the check. Refused:
+    // the parts are removed (the cleanup is still armed), the key is untouched.
+    read_to_end(&mut body).await?;
     let etag = check()?;
     let manifest = Manifest {
         upload,
@@ -385,6 +390,19 @@ fn survivors(outcome: WriteOutcome, dropped: &mut Vec<GroupResult<FileInfoReply>
         }
     }
     alive
+}
+
+/// Polls a body that delivered its declared length until it ends, so what follows its
+/// last byte (an aws-chunked trailer) is read before the object is published; a byte
+/// more than declared is an error.
+async fn read_to_end(body: &mut (impl AsyncRead + Unpin + Send)) -> Result<(), Error> {
+    let mut probe = [0u8; 1];
+    match body.read(&mut probe).await? {
+        0 => Ok(()),
+        _ => Err(Error::InvalidArgument(
+            "the body is longer than its declared length".into(),
+        )),
+    }
 }
 
 /// Reads up to `want` bytes (fewer only when the body ends).
