@@ -44,6 +44,7 @@ use s3s::dto::{
     StreamingBlob, Timestamp,
 };
 use s3s::{S3, S3Request, S3Response, S3Result};
+use subtle::ConstantTimeEq;
 
 use crate::access::{Granted, authorize, authorize_bucket};
 use crate::digest::BodyDigests;
@@ -307,7 +308,8 @@ impl S3 for Backend {
         let credentials = req.credentials.as_ref();
         let is_admin = self.state.config.admin.as_ref().is_some_and(|a| {
             credentials.is_some_and(|c| {
-                c.access_key == a.user && c.secret_key.expose() == a.token.as_str()
+                c.access_key == a.user
+                    && bool::from(c.secret_key.expose().as_bytes().ct_eq(a.token.as_bytes()))
             })
         });
         let mut buckets: Vec<Bucket> = self
