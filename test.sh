@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit, protocol-capture, property/fuzz and integration tests over real
 # sockets (nodes as tasks and as processes), the unused-dependency check (cargo machete),
-# the Helm chart (charts/test.sh), then the e2e
+# the Helm chart (charts/test.sh), the S3 front against boto3, aws-cli and rclone
+# (tests/s3/setup.sh installs them), then the e2e
 # scenarios on a real kube-apiserver + etcd. e2e/setup.sh installs the Debian packages and
 # builds kube-apiserver once (cached in ~/.cache/backrunner-e2e); on a fresh machine it
 # runs in the background, at low priority, while the workspace builds and tests.
@@ -27,6 +28,10 @@ else
 fi
 nice -n 19 e2e/setup.sh >target/e2e-setup.out 2>target/e2e-setup.log &
 setup_pid=$!
+# The real S3 clients of the S3 front's suite (integration test s3_clients runs
+# tests/s3/test_clients.py): boto3, awscli and pytest in a venv under target/, rclone from apt.
+tests/s3/setup.sh >target/s3-clients.out 2>target/s3-clients.log &
+s3_setup_pid=$!
 # cargo-machete keeps unused dependencies out (installed once, in the background).
 machete_pid=
 if ! command -v cargo-machete >/dev/null 2>&1; then
@@ -40,6 +45,13 @@ fi
 # Process tests run the debug binary: it shares the dependency build with the tests.
 cargo build --bin backrunner
 export BACKRUNNER_BIN="$PWD/target/debug/backrunner"
+if wait "$s3_setup_pid"; then
+  export BACKRUNNER_REQUIRE_S3_CLIENTS=1
+else
+  echo "test.sh: tests/s3/setup.sh failed; the S3 client suite is skipped. Its log:" >&2
+  tail -n 20 target/s3-clients.log >&2
+  status=1
+fi
 cargo nextest run --workspace --exclude backrunner-e2e --no-fail-fast || status=1
 cargo test --workspace --doc || status=1
 if [ -n "$machete_pid" ] && ! wait "$machete_pid"; then

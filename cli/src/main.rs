@@ -54,6 +54,15 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // s3s logs every S3 error reply (NoSuchKey, AccessDenied...) at ERROR; the S3 front's
+    // access log and its own warnings say what matters. `BACKRUNNER_LOG=...,s3s=debug`
+    // brings them back.
+    let filter = match cli.log.contains("s3s") {
+        true => filter,
+        false => filter.add_directive("s3s=off".parse().unwrap_or_else(|_| {
+            tracing_subscriber::filter::Directive::from(tracing::Level::ERROR)
+        })),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -203,48 +203,75 @@ pub fn authorize_entries(
     canonical: &CanonicalRequest,
     extra: &impl ExtraTokens,
 ) -> Result<AuthorizedUser, AuthError> {
+    let presented = Presented {
+        user: &auth.user,
+        has_credentials: auth.has_credentials(),
+    };
+    let signature = auth.signature.as_deref();
+    authorize_presented(acl, operation, &presented, extra, |token| {
+        signature.is_some_and(|s| canonical.verify(token, s))
+    })
+}
+
+/// Who a request says it is, for [`authorize_presented`].
+#[derive(Clone, Copy, Debug)]
+pub struct Presented<'a> {
+    /// The user (`*` for anonymous).
+    pub user: &'a str,
+    /// Whether the request carried usable credentials (decides 401 versus 403).
+    pub has_credentials: bool,
+}
+
+/// Rules 2 to 5 of the module docs for any proof of a token: `proves(token)` says whether
+/// the request proves knowledge of `token` (a riftv1 signature made with it, or an S3
+/// signature the S3 front verified with it). Shared by the Backrunner API and the S3 front
+/// so that ACL flags mean the same in both.
+pub fn authorize_presented(
+    acl: &BTreeMap<String, AclEntry>,
+    operation: Operation,
+    presented: &Presented<'_>,
+    extra: &impl ExtraTokens,
+    proves: impl Fn(&str) -> bool,
+) -> Result<AuthorizedUser, AuthError> {
+    let user = presented.user;
     let allowed = |grant| {
         Ok(AuthorizedUser {
-            user: auth.user.clone(),
+            user: user.to_owned(),
             grant,
         })
     };
     let refuse = |presented_error: AuthError| {
-        if auth.has_credentials() {
+        if presented.has_credentials {
             Err(presented_error)
         } else {
             Err(AuthError::MissingCredentials { operation })
         }
     };
-    let Some(entry) = acl.get(&auth.user) else {
+    let Some(entry) = acl.get(user) else {
         return refuse(AuthError::UnknownUser {
-            user: auth.user.clone(),
+            user: user.to_owned(),
         });
     };
     if !entry.flags.contains(operation.required_flags()) {
         return refuse(AuthError::NotPermitted {
-            user: auth.user.clone(),
+            user: user.to_owned(),
             operation,
         });
     }
     if entry.flags.contains(AclFlags::NO_TOKEN) {
         return allowed(AccessGrant::NoTokenFlag);
     }
-    let mismatch = AuthError::SignatureMismatch {
-        user: auth.user.clone(),
-    };
-    let Some(signature) = auth.signature.as_deref() else {
-        return refuse(mismatch);
-    };
-    if canonical.verify(&entry.token, signature) {
+    if proves(&entry.token) {
         return allowed(AccessGrant::CurrentToken);
     }
-    for (n, token) in extra.extra_tokens(&auth.user).iter().enumerate() {
-        if canonical.verify(token, signature) {
+    for (n, token) in extra.extra_tokens(user).iter().enumerate() {
+        if proves(token) {
             return allowed(AccessGrant::ExtraToken(n));
         }
     }
-    refuse(mismatch)
+    refuse(AuthError::SignatureMismatch {
+        user: user.to_owned(),
+    })
 }
 
 /// Checks `auth` for administration ([`Operation::Admin`]) under `acl` (a bucket's or a

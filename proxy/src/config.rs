@@ -86,6 +86,25 @@ impl AdminConfig {
     }
 }
 
+/// The S3-compatible front (`[s3]`): its own listeners over the same buckets, ACLs and
+/// objects as the Backrunner API.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Plain HTTP listen address, e.g. `127.0.0.1:9000`.
+    pub listen: SocketAddr,
+    /// Optional HTTPS listener, with the certificate pair of `[https]` (required then).
+    #[serde(default)]
+    pub https_listen: Option<SocketAddr>,
+    /// The region GetBucketLocation answers and clients sign for (default `us-east-1`).
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".into()
+}
+
 /// Proxy configuration. Every field but `remotes` and `metadata_groups` has a default.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -191,6 +210,9 @@ pub struct ProxyConfig {
     /// The bootstrap administrator of the management endpoints (none by default: only
     /// admins named in bucket and directory ACLs).
     pub admin: Option<AdminConfig>,
+    /// The S3-compatible front (`[s3]`, served by the `backrunner-s3` crate in the same
+    /// process); none by default.
+    pub s3: Option<S3Config>,
 }
 
 impl Default for ProxyConfig {
@@ -236,6 +258,7 @@ impl Default for ProxyConfig {
             redirect_signature_timeout_secs: 60,
             redirect_scheme: "http".into(),
             admin: None,
+            s3: None,
         }
     }
 }
@@ -244,6 +267,35 @@ impl ProxyConfig {
     /// Parses TOML text (unknown fields are errors).
     pub fn from_toml(text: &str) -> Result<ProxyConfig, ConfigError> {
         toml::from_str(text).map_err(|e| err("toml", e.to_string()))
+    }
+
+    /// Checks `[s3]`: its listeners differ from the proxy's, HTTPS has a certificate pair.
+    fn validate_s3(&self, s3: &S3Config) -> Result<(), ConfigError> {
+        let taken = |addr: SocketAddr| {
+            addr.port() != 0
+                && (addr == self.listen || self.https.as_ref().is_some_and(|h| h.listen == addr))
+        };
+        if taken(s3.listen) {
+            return Err(err("s3.listen", "must differ from the proxy's listeners"));
+        }
+        if let Some(https) = s3.https_listen {
+            if taken(https) || (https == s3.listen && https.port() != 0) {
+                return Err(err(
+                    "s3.https_listen",
+                    "must differ from the other listeners",
+                ));
+            }
+            if self.https.is_none() {
+                return Err(err(
+                    "s3.https_listen",
+                    "needs [https] (its cert and key serve S3 too)",
+                ));
+            }
+        }
+        if s3.region.trim().is_empty() || s3.region.contains(char::is_whitespace) {
+            return Err(err("s3.region", "must be a region name, e.g. us-east-1"));
+        }
+        Ok(())
     }
 
     /// Checks every field; the typed views below only succeed on a valid configuration.
@@ -329,6 +381,9 @@ impl ProxyConfig {
         }
         if let Some(admin) = &self.admin {
             admin.validate()?;
+        }
+        if let Some(s3) = &self.s3 {
+            self.validate_s3(s3)?;
         }
         for (i, name) in self.buckets.iter().enumerate() {
             if backrunner_store::valid_bucket_name(name).is_none() {
@@ -536,6 +591,30 @@ mod tests {
         assert_eq!(admin("a:b", "t"), Err("admin.user".into()));
         assert_eq!(admin(" root", "t"), Err("admin.user".into()));
         assert_eq!(admin("root", ""), Err("admin.token".into()));
+        let s3 = |toml: &str| {
+            let mut cfg = ProxyConfig::from_toml(toml).map_err(|e| e.field)?;
+            cfg.remotes = vec!["127.0.0.1:1025".into()];
+            cfg.metadata_groups = vec![1];
+            cfg.validate().map_err(|e| e.field)
+        };
+        assert_eq!(s3("[s3]\nlisten = \"127.0.0.1:9000\""), Ok(()));
+        assert_eq!(
+            s3("[s3]\nlisten = \"127.0.0.1:9090\""),
+            Err("s3.listen".into())
+        );
+        assert_eq!(
+            s3("[s3]\nlisten = \"127.0.0.1:9000\"\nhttps_listen = \"127.0.0.1:9001\""),
+            Err("s3.https_listen".into())
+        );
+        assert_eq!(
+            s3("[s3]\nlisten = \"127.0.0.1:9000\"\nregion = \"\""),
+            Err("s3.region".into())
+        );
+        let parsed = ProxyConfig::from_toml("[s3]\nlisten = \"127.0.0.1:9000\"");
+        assert_eq!(
+            parsed.ok().and_then(|c| c.s3).map(|s| s.region),
+            Some("us-east-1".to_owned())
+        );
         let unknown = ProxyConfig::from_toml("remotez = []");
         assert_eq!(unknown.map_err(|e| e.field), Err("toml".into()));
     }

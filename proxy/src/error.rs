@@ -352,6 +352,10 @@ pub enum BadRequest {
     /// Reading the request body from the client failed (the connection broke).
     #[error("request body: {0}")]
     BodyFailed(String),
+    /// The body does not match a digest its request declared (S3's `Content-MD5` or
+    /// `x-amz-checksum-*`; the S3 front answers `BadDigest`).
+    #[error("request body does not match its {0}")]
+    DigestMismatch(String),
     /// A listing's `continuation-token` is not one a listing issued.
     #[error("invalid continuation-token")]
     InvalidContinuationToken,

@@ -33,7 +33,7 @@ use crate::state::AppState;
 
 /// The data session of a request: the bucket's groups and namespace, the trace id, and
 /// the command flags of `?cflags=` (400 for refused bits, see [`QueryFlags`]).
-pub(crate) fn data_session(
+pub fn data_session(
     state: &AppState,
     info: &RequestInfo,
     bucket: &BucketMetadata,
@@ -61,7 +61,7 @@ fn flagged_session(
 /// The session of a read: the bucket's groups ordered healthy first, then defragmenting,
 /// then unknown or erroring (from the polled statistics; bucket order while none exist),
 /// with a longer timeout when no group is healthy; `?ioflags=` added to its reads.
-pub(crate) fn read_session(
+pub fn read_session(
     state: &AppState,
     info: &RequestInfo,
     bucket: &BucketMetadata,
@@ -87,7 +87,7 @@ pub(crate) fn read_session(
 }
 
 /// [`storage_error`] for an object read (any layout).
-pub(crate) fn object_read_error(what: &str, e: &backrunner_store::object::ReadError) -> ApiError {
+pub fn object_read_error(what: &str, e: &backrunner_store::object::ReadError) -> ApiError {
     let reply = ApiError::from_object_read(e);
     if reply == ApiError::NotFound {
         tracing::debug!(error = %e, "{what}: not found");
@@ -98,7 +98,7 @@ pub(crate) fn object_read_error(what: &str, e: &backrunner_store::object::ReadEr
 }
 
 /// Maps a storage error to the reply and logs the cause (which never reaches the client).
-pub(crate) fn storage_error(what: &str, e: &elliptics::Error) -> ApiError {
+pub fn storage_error(what: &str, e: &elliptics::Error) -> ApiError {
     let reply = ApiError::from_storage(e);
     if reply == ApiError::NotFound {
         tracing::debug!(error = %e, "{what}: not found");

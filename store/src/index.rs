@@ -47,7 +47,7 @@ pub use bucket_index::{BucketIndex, BucketUsage, IndexError, IndexOptions, index
 pub use codec::IndexFormatError;
 pub use compaction::CompactionReport;
 pub use journal::{JournalEntry, JournalLog, JournalOp, decode_log};
-pub use list::{ListEntry, ListPage, ListRequest, MAX_KEYS};
+pub use list::{ListEntry, ListPage, ListRequest, MAX_KEYS, token_after_prefix};
 pub use logged_remove::{RemoveError, remove_logged};
 pub use reconcile::{ReconcileError, ReconcileReport};
 pub use root::{Root, ShardRange};

@@ -62,4 +62,7 @@ pub use sweep::{SweepError, SweepOptions, SweepReport, sweep};
 pub use upload_id::{UploadId, parts_namespace};
 pub use upload_record::UploadRecord;
 pub use wire::FormatError;
-pub use write::{Layout, ObjectWrite, TOMBSTONE_BYTES, WriteSizes, write_object, write_tombstone};
+pub use write::{
+    BeforePublish, Layout, ObjectWrite, TOMBSTONE_BYTES, WriteSizes, write_object,
+    write_object_with, write_tombstone,
+};

@@ -30,6 +30,7 @@ mod proxy_support;
 mod proxy_transport;
 mod reconcile;
 mod recovery;
+mod s3_clients;
 mod two_groups;
 mod write_stamps;
 

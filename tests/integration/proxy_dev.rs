@@ -1,6 +1,6 @@
 //! `backrunner dev` as a process: it starts, becomes ready, and the requests it prints —
 //! including the signed upload to the `private` bucket with the printed Authorization
-//! header — work as printed.
+//! header — work as printed; its S3 front serves the same objects.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -23,6 +23,7 @@ async fn proxy_dev_mode_examples_work() {
     let dir = tempfile::tempdir().unwrap();
     let node_port = free_ports(2);
     let proxy_port = free_port();
+    let s3_port = free_port();
     let mut child = backrunner_command("dev")
         .arg("--data")
         .arg(dir.path().join("data"))
@@ -30,6 +31,8 @@ async fn proxy_dev_mode_examples_work() {
         .arg(node_port.to_string())
         .arg("--listen")
         .arg(format!("127.0.0.1:{proxy_port}"))
+        .arg("--s3-listen")
+        .arg(format!("127.0.0.1:{s3_port}"))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -155,6 +158,36 @@ async fn proxy_dev_mode_examples_work() {
         .unwrap();
     let directory: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert!(directory.to_string().contains("photos"), "{directory}");
+
+    // The S3 front (path-style, anonymous on the public bucket) serves the same object.
+    let mut rest = Vec::new();
+    while !rest.iter().any(|l: &String| l.contains("rclone check")) {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("dev prints its S3 examples in time")
+            .unwrap()
+            .expect("dev still running");
+        rest.push(line);
+    }
+    let s3 = format!("http://127.0.0.1:{s3_port}");
+    assert!(rest.iter().any(|l| l.contains(&s3)), "{rest:?}");
+    let r = http
+        .get(format!("{s3}/default/hello.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "hello, backrunner");
+    let r = http
+        .get(format!("{s3}/private/example.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "anonymous S3 reads of the private bucket are refused"
+    );
     let _ = child.start_kill();
     let _ = child.wait().await;
 }

@@ -1,7 +1,8 @@
 //! `backrunner dev`: the whole product on one machine, no cluster and no config — two
 //! embedded storage nodes (groups 1 and 2) with data under `./backrunner-data`, bucket
-//! metadata for a public bucket `default` and a signed bucket `private`, and the HTTP proxy
-//! on 127.0.0.1:9090. Prints curl examples that work when pasted.
+//! metadata for a public bucket `default` and a signed bucket `private`, the HTTP proxy
+//! on 127.0.0.1:9090 and its S3 front on 127.0.0.1:9000. Prints curl, aws-cli and rclone
+//! examples that work when pasted.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use anyhow::Context;
 use backrunner_node::Node;
 use backrunner_node::config::{BackendConfig, NodeConfig};
 use backrunner_proxy::ProxyConfig;
-use backrunner_proxy::config::AdminConfig;
+use backrunner_proxy::config::{AdminConfig, S3Config};
 use backrunner_store::MetadataStore;
 use backrunner_store::{AclEntry, AclFlags, BucketMetadata};
 use tokio::net::TcpListener;
@@ -32,6 +33,9 @@ pub struct DevArgs {
     /// Proxy listen address.
     #[arg(long, default_value = "127.0.0.1:9090")]
     listen: SocketAddr,
+    /// S3 front listen address.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    s3_listen: SocketAddr,
     /// Token of user `writer` of bucket `private` (random when not given).
     #[arg(long, env = "BACKRUNNER_DEV_TOKEN")]
     token: Option<String>,
@@ -109,6 +113,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             user: ADMIN_USER.into(),
             token: token.clone(),
         }),
+        s3: Some(S3Config {
+            listen: args.s3_listen,
+            https_listen: None,
+            region: "us-east-1".into(),
+        }),
         ..ProxyConfig::default()
     };
     config.validate()?;
@@ -181,5 +190,34 @@ fn print_banner(
         "  backrunner sign GET {base}/get/private/other.txt --user {PRIVATE_USER} --token {token}"
     );
     println!();
+    print_s3_examples(&format!("http://{}", args.s3_listen), token);
     Ok(())
+}
+
+/// The S3 front: aws-cli and rclone, anonymous on `default`, as user `writer` (access key
+/// id = user name, secret = token) on `private`.
+fn print_s3_examples(s3: &str, token: &str) {
+    let keys = format!(
+        "AWS_ACCESS_KEY_ID={PRIVATE_USER} AWS_SECRET_ACCESS_KEY={token} AWS_DEFAULT_REGION=us-east-1"
+    );
+    let rclone = format!(
+        ":s3,provider=Other,endpoint=\"{s3}\",access_key_id={PRIVATE_USER},secret_access_key={token}"
+    );
+    println!("S3 front on {s3} (path-style; access key id = ACL user, secret = its token):");
+    println!();
+    println!("  echo 'hello, s3' > hello.txt");
+    println!("  aws --endpoint-url {s3} --no-sign-request s3 cp hello.txt s3://default/hello.txt");
+    println!("  aws --endpoint-url {s3} --no-sign-request s3 ls s3://default/");
+    println!(
+        "  aws --endpoint-url {s3} --no-sign-request s3api get-object --bucket default --key hello.txt --range bytes=0-4 /dev/stdout"
+    );
+    println!("  {keys} aws --endpoint-url {s3} s3 cp hello.txt s3://private/hello.txt");
+    println!("  {keys} aws --endpoint-url {s3} s3 ls s3://private/");
+    println!("  {keys} aws --endpoint-url {s3} s3 rm s3://private/hello.txt");
+    println!(
+        "  rclone copy . ':s3,provider=Other,endpoint=\"{s3}\":default/rclone' --include hello.txt"
+    );
+    println!("  rclone copy . '{rclone}:private/rclone' --include hello.txt");
+    println!("  rclone check . '{rclone}:private/rclone' --include hello.txt");
+    println!();
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use backrunner_proxy::config::AdminConfig;
+use backrunner_proxy::config::{AdminConfig, S3Config};
 use backrunner_proxy::server::serve_tls;
 use backrunner_proxy::tls::{ReloadingTls, TlsFiles};
 use backrunner_proxy::{AppState, ProxyConfig, ServeOptions, app, serve};
@@ -58,6 +58,9 @@ pub struct ProxyArgs {
     /// Kubernetes Secret) to the flag: command lines are visible to every local user.
     #[arg(long, env = "BACKRUNNER_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// S3 listen address (sets `[s3] listen`, enabling the S3 front).
+    #[arg(long, env = "BACKRUNNER_S3_LISTEN")]
+    s3_listen: Option<SocketAddr>,
 }
 
 /// Builds the configuration: file (or defaults), then environment and flags.
@@ -87,6 +90,18 @@ pub fn config_from(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
         &args.placement_staleness_secs,
     );
     config.admin = admin_from(config.admin.take(), args)?;
+    if let Some(listen) = args.s3_listen {
+        match &mut config.s3 {
+            Some(s3) => s3.listen = listen,
+            None => {
+                config.s3 = Some(S3Config {
+                    listen,
+                    https_listen: None,
+                    region: "us-east-1".into(),
+                });
+            }
+        }
+    }
     config.validate()?;
     Ok(config)
 }
@@ -149,24 +164,49 @@ pub async fn run_on(
     };
     let router = app(state.clone());
     let options = ServeOptions::from_config(&config);
-    let https = match &config.https {
+    let tls = match &config.https {
         None => None,
         Some(h) => {
             let tls = ReloadingTls::load(TlsFiles {
                 cert: h.cert.clone(),
                 key: h.key.clone(),
             })?;
-            let tls_listener = super::bind_announced(h.listen, "backrunner proxy", "https").await?;
             tokio::spawn(tls.clone().watch(Duration::from_secs(10), stopped()));
-            Some(tokio::spawn(serve_tls(
-                tls_listener,
-                router.clone(),
-                options.clone(),
-                tls,
-                stopped(),
-            )))
+            Some((h.listen, tls))
         }
     };
+    let mut tasks = Vec::new();
+    if let Some((listen, tls)) = &tls {
+        let tls_listener = super::bind_announced(*listen, "backrunner proxy", "https").await?;
+        tasks.push(tokio::spawn(serve_tls(
+            tls_listener,
+            router.clone(),
+            options.clone(),
+            tls.clone(),
+            stopped(),
+        )));
+    }
+    // The S3 front: its own listeners, the same state (buckets, ACLs, objects).
+    if let Some(s3) = &config.s3 {
+        let s3_router = backrunner_s3::router(state.clone());
+        let listener = super::bind_announced(s3.listen, "backrunner s3", "http").await?;
+        tasks.push(tokio::spawn(serve(
+            listener,
+            s3_router.clone(),
+            options.clone(),
+            stopped(),
+        )));
+        if let (Some(listen), Some((_, tls))) = (s3.https_listen, &tls) {
+            let listener = super::bind_announced(listen, "backrunner s3", "https").await?;
+            tasks.push(tokio::spawn(serve_tls(
+                listener,
+                s3_router,
+                options.clone(),
+                tls.clone(),
+                stopped(),
+            )));
+        }
+    }
     let draining = state.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -174,7 +214,7 @@ pub async fn run_on(
         let _ = stop_tx.send(true);
     });
     serve(listener, router, options, stopped()).await?;
-    if let Some(task) = https {
+    for task in tasks {
         task.await??;
     }
     client.shutdown().await;

@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Removes `key` with [`remove_logged`], errors mapped to replies.
-pub(crate) async fn remove_indexed(
+pub async fn remove_indexed(
     index: Option<&BucketIndex>,
     session: &Session,
     key: &[u8],

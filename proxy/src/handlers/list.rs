@@ -146,7 +146,8 @@ impl ListParams {
 
 /// Key bytes as reply text: percent-encoded (all but unreserved characters and `/`) for
 /// `encoding-type=url`, else UTF-8 (lossy: a key that is not UTF-8 needs the encoding).
-fn key_text(bytes: &[u8], url_encoded: bool) -> String {
+/// Shared with the S3 front's ListObjects.
+pub fn key_text(bytes: &[u8], url_encoded: bool) -> String {
     if !url_encoded {
         return String::from_utf8_lossy(bytes).into_owned();
     }
@@ -203,11 +204,7 @@ struct IndexedKey {
 impl IndexedKey {
     fn new(session: &Session, e: &ListEntry, url_encoded: bool) -> IndexedKey {
         let id = session.id(&e.key);
-        let etag = match &e.etag {
-            Some(etag) if etag.starts_with('"') => etag.clone(),
-            Some(etag) => format!("\"{etag}\""),
-            None => identity_etag(&id.0, e.size, e.stamp.to_system_time()),
-        };
+        let etag = entry_etag(&id, e);
         IndexedKey {
             key: key_text(&e.key, url_encoded),
             id: id.to_hex(),
@@ -216,6 +213,17 @@ impl IndexedKey {
             time_seconds: e.stamp.tsec.to_string(),
             etag,
         }
+    }
+}
+
+/// The quoted ETag of a listed object (`id` = its Elliptics id): the one its writer logged
+/// in the key index (the S3 front logs the MD5), else the identity tag `/get` sends.
+/// Shared with the S3 front's ListObjects.
+pub fn entry_etag(id: &elliptics::proto::Id, e: &ListEntry) -> String {
+    match &e.etag {
+        Some(etag) if etag.starts_with('"') => etag.clone(),
+        Some(etag) => format!("\"{etag}\""),
+        None => identity_etag(&id.0, e.size, e.stamp.to_system_time()),
     }
 }
 

@@ -104,6 +104,79 @@ pub(crate) async fn store(
     key: &[u8],
     declared: Declared,
 ) -> Result<Response, ApiError> {
+    let stored = write_upload(state, info, body, bucket, key, declared, None).await?;
+    if declared.offset == 0 {
+        stored.commit_in_background(None);
+    }
+    let mut reply = GroupReply::new(&stored.id, &stored.written.results);
+    if matches!(stored.written.layout, Layout::Parts { .. }) {
+        for entry in reply.info.iter_mut().filter(|e| e.error.is_empty()) {
+            entry.size = stored.written.size;
+        }
+    }
+    let reply = UploadReply {
+        bucket: bucket.name.clone(),
+        key: String::from_utf8_lossy(key).into_owned(),
+        reply,
+    };
+    Ok(Json(reply).into_response())
+}
+
+/// An upload [`write_upload`] stored (in at least `upload_quorum` groups), not yet
+/// committed in the key index: the caller commits it, with the ETag it knows, if any.
+#[derive(Debug)]
+pub struct StoredUpload {
+    /// What the object write did.
+    pub written: ObjectWrite,
+    /// Bytes received from the client.
+    pub received: u64,
+    /// The object's Elliptics id.
+    pub id: elliptics::proto::Id,
+    index: Option<BucketIndex>,
+    key: Vec<u8>,
+}
+
+impl StoredUpload {
+    /// Logs the upload as stored in the key index (with `etag`) in the background: the
+    /// reply does not wait (a listing settles a missing commit from the object).
+    pub fn commit_in_background(&self, etag: Option<String>) {
+        if let Some(index) = &self.index {
+            commit_in_background(
+                index.clone(),
+                &self.key,
+                self.written.stamp,
+                self.written.size,
+                etag,
+            );
+        }
+    }
+
+    /// Logs the upload as stored in the key index (with `etag`) before returning, so a
+    /// listing that follows shows the ETag; a failure is logged only (the intent logged
+    /// before stays, and a listing settles it from the object).
+    pub async fn commit(&self, etag: Option<&str>) {
+        let Some(index) = &self.index else { return };
+        let (stamp, size) = (self.written.stamp, self.written.size);
+        if let Err(e) = index.commit(&self.key, stamp, size, etag).await {
+            tracing::info!(error = %e, "could not commit the upload in the key index; listings settle it from the object");
+        }
+    }
+}
+
+/// Checks the size against the limits, logs the intent in the key index and streams
+/// `body` into `bucket` under `key` (the upload path of `/upload` and of the S3 front's
+/// PutObject and CopyObject). `before_publish` runs once the body is read whole, before
+/// the object is published ([`object::BeforePublish`]: a refusal wrapping a [`BodyError`]
+/// becomes its reply). The key index commit is left to the caller ([`StoredUpload`]).
+pub async fn write_upload(
+    state: &AppState,
+    info: &RequestInfo,
+    body: Body,
+    bucket: &BucketMetadata,
+    key: &[u8],
+    declared: Declared,
+    before_publish: Option<object::BeforePublish<'_>>,
+) -> Result<StoredUpload, ApiError> {
     let Declared { size, offset } = declared;
     if size == Some(0) {
         return Err(ApiError::EmptyUpload);
@@ -162,7 +235,8 @@ pub(crate) async fn store(
             let sizes = WriteSizes {
                 part_size: state.config.write_chunk_size as u64,
             };
-            object::write_object(&session, key, reader, size, sizes, stamp).await
+            object::write_object_with(&session, key, reader, size, sizes, stamp, before_publish)
+                .await
         }
         _ => ranged_write(&session, key, reader, size, offset, limit, stamp).await?,
     }
@@ -195,31 +269,29 @@ pub(crate) async fn store(
             state.config.upload_quorum
         )));
     }
-    if let Some(index) = index.filter(|_| offset == 0) {
-        commit_in_background(index, key, stamp, written.size);
-    }
-    let mut reply = GroupReply::new(&session.id(key), &written.results);
-    if matches!(written.layout, Layout::Parts { .. }) {
-        for entry in reply.info.iter_mut().filter(|e| e.error.is_empty()) {
-            entry.size = written.size;
-        }
-    }
-    let reply = UploadReply {
-        bucket: bucket.name.clone(),
-        key: String::from_utf8_lossy(key).into_owned(),
-        reply,
-    };
-    Ok(Json(reply).into_response())
+    Ok(StoredUpload {
+        id: session.id(key),
+        written,
+        received: size,
+        index: index.filter(|_| offset == 0),
+        key: key.to_vec(),
+    })
 }
 
 /// Logs in the key index that the upload of `key` stamped `stamp` (`size` bytes) was
 /// stored. In the background: the reply does not wait for it, and if it fails the intent
 /// logged before stays, which a listing settles by looking at the object.
-fn commit_in_background(index: BucketIndex, key: &[u8], stamp: DnetTime, size: u64) {
+fn commit_in_background(
+    index: BucketIndex,
+    key: &[u8],
+    stamp: DnetTime,
+    size: u64,
+    etag: Option<String>,
+) {
     let key = key.to_vec();
     let span = tracing::Span::current();
     tokio::spawn(async move {
-        if let Err(e) = index.commit(&key, stamp, size, None).await {
+        if let Err(e) = index.commit(&key, stamp, size, etag.as_deref()).await {
             let _entered = span.enter();
             tracing::info!(error = %e, "could not commit the upload in the key index; listings settle it from the object");
         }
@@ -386,6 +458,10 @@ pub enum BodyError {
     /// Reading the body from the client failed.
     #[error("{0}")]
     Client(String),
+    /// The body does not match a digest the client sent (S3's `Content-MD5`,
+    /// `x-amz-checksum-*`): nothing was published.
+    #[error("{0}")]
+    Digest(String),
 }
 
 impl From<&BodyError> for ApiError {
@@ -400,6 +476,7 @@ impl From<&BodyError> for ApiError {
                 })
             }
             BodyError::Client(e) => ApiError::BadRequest(BadRequest::BodyFailed(e.clone())),
+            BodyError::Digest(e) => ApiError::BadRequest(BadRequest::DigestMismatch(e.clone())),
         }
     }
 }

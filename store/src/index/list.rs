@@ -114,6 +114,15 @@ impl Position {
     }
 }
 
+/// The continuation token of the position after every key starting with `prefix` (S3
+/// ListObjects V1 resumes after a common prefix its `marker` names).
+pub fn token_after_prefix(prefix: &[u8]) -> String {
+    match prefix.is_empty() {
+        true => Position::Start.token(),
+        false => Position::AfterPrefix(prefix.to_vec()).token(),
+    }
+}
+
 /// The smallest key greater than every key starting with `prefix` (`None`: no such key,
 /// the prefix is all `0xFF`).
 pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {

@@ -91,27 +91,56 @@ pub struct WriteSizes {
 pub async fn write_object(
     session: &Session,
     key: &[u8],
-    mut body: impl AsyncRead + Unpin + Send,
+    body: impl AsyncRead + Unpin + Send,
     size: Option<u64>,
     sizes: WriteSizes,
     stamp: DnetTime,
 ) -> Result<ObjectWrite, Error> {
+    write_object_with(session, key, body, size, sizes, stamp, None).await
+}
+
+/// Called once the whole body has been read and before the key is written (either
+/// layout): an `Err` ends the upload with that error inside [`Error::Io`] and publishes
+/// nothing (parts already written are removed); `Ok(Some(etag))` is recorded in the
+/// [`Manifest`] of an object stored in parts (single records carry none). The S3 front
+/// verifies the body's digests here and hands back its MD5.
+pub type BeforePublish<'a> = &'a (dyn Fn() -> Result<Option<String>, std::io::Error> + Send + Sync);
+
+/// [`write_object`] with a [`BeforePublish`] check.
+pub async fn write_object_with(
+    session: &Session,
+    key: &[u8],
+    mut body: impl AsyncRead + Unpin + Send,
+    size: Option<u64>,
+    sizes: WriteSizes,
+    stamp: DnetTime,
+    before_publish: Option<BeforePublish<'_>>,
+) -> Result<ObjectWrite, Error> {
     let part = sizes.part_size.max(1);
+    let check = || match before_publish {
+        Some(check) => check().map_err(Error::Io),
+        None => Ok(None),
+    };
     match size {
         Some(size) if size <= part => {
             let data = read_part(&mut body, size).await?;
+            if before_publish.is_some() {
+                read_to_end(&mut body).await?;
+            }
+            check()?;
             single(session, key, data, stamp).await
         }
         Some(size) => {
             let first = read_part(&mut body, part.min(size)).await?;
-            parts(session, key, body, Some(size), part, first, stamp).await
+            parts(session, key, body, Some(size), part, first, stamp, &check).await
         }
         None => {
             let first = read_part(&mut body, part).await?;
             if (first.len() as u64) < part {
+                check()?;
                 return single(session, key, first, stamp).await;
             }
-            parts(session, key, body, None, part, first, stamp).await
+            parts(session, key, body, None, part, first, stamp, &check).await
         }
     }
 }
@@ -218,6 +247,7 @@ fn published(
 }
 
 /// The parts layout. `first` is the first part, already read.
+#[allow(clippy::too_many_arguments)]
 async fn parts(
     session: &Session,
     key: &[u8],
@@ -226,6 +256,7 @@ async fn parts(
     part: u64,
     first: Bytes,
     stamp: DnetTime,
+    check: &(dyn Fn() -> Result<Option<String>, Error> + Send + Sync),
 ) -> Result<ObjectWrite, Error> {
     let upload = UploadId::random();
     let namespace = session.options().namespace.clone();
@@ -303,11 +334,15 @@ async fn parts(
         current = next;
     }
 
+    // The body to its end (a trailer after the last byte is read), then the check. Refused:
+    // the parts are removed (the cleanup is still armed), the key is untouched.
+    read_to_end(&mut body).await?;
+    let etag = check()?;
     let manifest = Manifest {
         upload,
         size: total,
         parts: sizes,
-        etag: None,
+        etag,
     };
     let bytes = manifest.encode();
     let outcome = key_session(session, stamp, RecordKind::Manifest)
@@ -353,6 +388,19 @@ fn survivors(outcome: WriteOutcome, dropped: &mut Vec<GroupResult<FileInfoReply>
         }
     }
     alive
+}
+
+/// Polls a body that delivered its declared length until it ends, so what follows its
+/// last byte (an aws-chunked trailer) is read before the object is published; a byte
+/// more than declared is an error.
+async fn read_to_end(body: &mut (impl AsyncRead + Unpin + Send)) -> Result<(), Error> {
+    let mut probe = [0u8; 1];
+    match body.read(&mut probe).await? {
+        0 => Ok(()),
+        _ => Err(Error::InvalidArgument(
+            "the body is longer than its declared length".into(),
+        )),
+    }
 }
 
 /// Reads up to `want` bytes (fewer only when the body ends).
