@@ -97,9 +97,10 @@ def test_rendered_files_run(tmp: Path, docs: list[dict], all_docs: list[dict], b
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                         "-subj", "/CN=localhost", "-keyout", str(tls / "tls.key"), "-out", str(tls / "tls.crt")],
                        check=True, capture_output=True)
-        https = free_port()
+        https, s3 = free_port(), free_port()
         text = (text.replace("/etc/backrunner/tls", str(tls)).replace("/srv/www", str(www))
-                .replace('listen = "0.0.0.0:9443"', f'listen = "127.0.0.1:{https}"'))
+                .replace('listen = "0.0.0.0:9443"', f'listen = "127.0.0.1:{https}"')
+                .replace('listen = "0.0.0.0:9000"', f'listen = "127.0.0.1:{s3}"'))
         (conf / "proxy-all.toml").write_text(text)
         proc, base = start_proxy(tmp, scripts, all_docs, conf / "proxy-all.toml", binary, ports[0], "proxy-all", hub_down)
         procs.append(proc)
@@ -117,6 +118,9 @@ def test_rendered_files_run(tmp: Path, docs: list[dict], all_docs: list[dict], b
             with urllib.request.urlopen(f"{base}/ping", timeout=5) as r:
                 check(r.headers.get("Access-Control-Allow-Origin") == "*", "extraHeaders on replies")
             check(http_get(f"{base}/page.html") == (200, b"<p>static</p>"), "static_root from proxy.config")
+            # The S3 front of the rendered [s3]: an anonymous ListBuckets answers S3 XML.
+            status, body = http_get(f"http://127.0.0.1:{s3}/")
+            check(status == 200 and b"ListAllMyBucketsResult" in body, f"S3 front: {status} {body[:200]!r}")
     finally:
         for p in procs:
             p.terminate()

@@ -49,6 +49,7 @@ ALL_FEATURES = {
     "proxy": {
         "https": {"enabled": True, "secretName": "backrunner-tls"},
         "admin": {"existingSecret": "backrunner-admin"},
+        "s3": {"enabled": True, "region": "eu-west-1"},
         "autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80},
         "podDisruptionBudget": {"enabled": True},
         "config": {"upload_quorum": 2, "max_body_size": 1073741824, "static_root": "/srv/www",
@@ -274,7 +275,12 @@ def check_scenario(cp: ControlPlane, name: str, values: dict) -> list[dict]:
         check(len(pdbs) == 3 and all(p["apiVersion"] == want for p in pdbs), f"{name}: PDBs {want}")
         check(len(by_kind(docs, "ServiceMonitor")) == 2, f"{name}: ServiceMonitors")
         ports = {p["name"] for p in one(docs, "Service", "proxy")["spec"]["ports"]}
-        check(ports == {"http", "https"}, f"{name}: proxy Service ports {ports}")
+        check(ports == {"http", "https", "s3"}, f"{name}: proxy Service ports {ports}")
+        container_ports = {p["name"]: p["containerPort"]
+                           for p in proxy["spec"]["template"]["spec"]["containers"][0]["ports"]}
+        check(container_ports.get("s3") == 9000
+              and proxy_cfg["s3"] == {"listen": "0.0.0.0:9000", "region": "eu-west-1"},
+              f"{name}: S3 front {container_ports} {proxy_cfg.get('s3')}")
         vols = proxy["spec"]["template"]["spec"]["volumes"]
         check(any(v.get("secret", {}).get("secretName") == "backrunner-tls" for v in vols),
               f"{name}: TLS Secret volume")
